@@ -1,0 +1,542 @@
+//! 2-D convolution by im2col + GEMM (PyTorch's `F.conv2d`: cross-correlation).
+//!
+//! y\[n, o, i, j\] = b\[o\] + Σ_{c, p, q} w\[o, c, p, q\] · x\[n, g·C/G + c, i·s + p·d − pad, j·s + q·d − pad\]
+//!
+//! For each sample and group, im2col lays the receptive fields out as the columns of a matrix
+//! `col` of shape `[C/G·KH·KW, OH·OW]`, so the convolution is one matrix product
+//! `W_g · col`. Backward reuses the same pieces: ∂L/∂W_g = Σₙ ∂L/∂Y · colᵀ and
+//! ∂L/∂x = col2im(W_gᵀ · ∂L/∂Y). Samples run in parallel; a 1×1 convolution with stride 1
+//! and no padding skips im2col because `col` is the input itself.
+
+use rayon::prelude::*;
+
+use crate::Tensor;
+use crate::layout::shape_panic;
+use crate::ops::matmul::{MatRef, gemm_into};
+
+/// Hyperparameters of a 2-D convolution, as the arguments of PyTorch's `F.conv2d`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dParams {
+    /// Step between receptive fields, (vertical, horizontal).
+    pub stride: (usize, usize),
+    /// Implicit zeros added on each side, (vertical, horizontal).
+    pub padding: (usize, usize),
+    /// Spacing between kernel taps, (vertical, horizontal).
+    pub dilation: (usize, usize),
+    /// Channel groups: input and output channels split into `groups` independent convolutions.
+    pub groups: usize,
+}
+
+impl Default for Conv2dParams {
+    fn default() -> Self {
+        Conv2dParams {
+            stride: (1, 1),
+            padding: (0, 0),
+            dilation: (1, 1),
+            groups: 1,
+        }
+    }
+}
+
+impl Conv2dParams {
+    /// Same stride, padding and dilation in both directions, one group.
+    pub fn new(stride: usize, padding: usize, dilation: usize) -> Self {
+        Conv2dParams {
+            stride: (stride, stride),
+            padding: (padding, padding),
+            dilation: (dilation, dilation),
+            groups: 1,
+        }
+    }
+
+    /// The same parameters with `groups` channel groups.
+    pub fn with_groups(self, groups: usize) -> Self {
+        Conv2dParams { groups, ..self }
+    }
+}
+
+/// Everything the kernels need to know about one convolution's geometry.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    kh: usize,
+    kw: usize,
+    oh: usize,
+    ow: usize,
+    p: Conv2dParams,
+}
+
+impl Geometry {
+    fn cg(&self) -> usize {
+        self.c / self.p.groups
+    }
+    fn og(&self) -> usize {
+        self.o / self.p.groups
+    }
+    /// Rows of `col`: C/G · KH · KW.
+    fn ckk(&self) -> usize {
+        self.cg() * self.kh * self.kw
+    }
+    fn ohw(&self) -> usize {
+        self.oh * self.ow
+    }
+    fn is_pointwise(&self) -> bool {
+        self.kh == 1
+            && self.kw == 1
+            && self.p.stride == (1, 1)
+            && self.p.padding == (0, 0)
+    }
+}
+
+/// Output length of one spatial dimension, or `None` when the kernel does not fit.
+pub(crate) fn conv_out_len(
+    len: usize,
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+    dilation: usize,
+) -> Option<usize> {
+    let span = dilation * (kernel - 1) + 1;
+    (len + 2 * pad >= span && stride > 0).then(|| (len + 2 * pad - span) / stride + 1)
+}
+
+/// Fill `col` (`[C/G·KH·KW, OH·OW]`) from one sample's group `x` (`[C/G, H, W]`).
+fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
+    let (sh, sw) = g.p.stride;
+    let (ph, pw) = g.p.padding;
+    let (dh, dw) = g.p.dilation;
+    let ohw = g.ohw();
+    for c in 0..g.cg() {
+        let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = (c * g.kh + ki) * g.kw + kj;
+                let dst = &mut col[row * ohw..(row + 1) * ohw];
+                for i in 0..g.oh {
+                    let out_row = &mut dst[i * g.ow..(i + 1) * g.ow];
+                    let ih = (i * sh + ki * dh) as isize - ph as isize;
+                    if ih < 0 || ih >= g.h as isize {
+                        out_row.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[ih as usize * g.w..(ih as usize + 1) * g.w];
+                    let off = (kj * dw) as isize - pw as isize;
+                    // Valid j: 0 <= j·sw + off < W.
+                    let j0 = if off < 0 {
+                        ((-off) as usize).div_ceil(sw)
+                    } else {
+                        0
+                    }
+                    .min(g.ow);
+                    let j1 = if (g.w as isize) > off {
+                        (((g.w as isize - off) as usize).div_ceil(sw)).min(g.ow)
+                    } else {
+                        0
+                    }
+                    .max(j0);
+                    out_row[..j0].fill(0.0);
+                    out_row[j1..].fill(0.0);
+                    if sw == 1 {
+                        let s0 = (j0 as isize + off) as usize;
+                        out_row[j0..j1].copy_from_slice(&src[s0..s0 + (j1 - j0)]);
+                    } else {
+                        for j in j0..j1 {
+                            out_row[j] = src[(j as isize * sw as isize + off) as usize];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Add `col` (`[C/G·KH·KW, OH·OW]`) back into one sample's group gradient `dx` (`[C/G, H, W]`).
+fn col2im(col: &[f32], g: &Geometry, dx: &mut [f32]) {
+    let (sh, sw) = g.p.stride;
+    let (ph, pw) = g.p.padding;
+    let (dh, dw) = g.p.dilation;
+    let ohw = g.ohw();
+    for c in 0..g.cg() {
+        let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = (c * g.kh + ki) * g.kw + kj;
+                let src = &col[row * ohw..(row + 1) * ohw];
+                for i in 0..g.oh {
+                    let ih = (i * sh + ki * dh) as isize - ph as isize;
+                    if ih < 0 || ih >= g.h as isize {
+                        continue;
+                    }
+                    let dst = &mut plane[ih as usize * g.w..(ih as usize + 1) * g.w];
+                    let src_row = &src[i * g.ow..(i + 1) * g.ow];
+                    let off = (kj * dw) as isize - pw as isize;
+                    for (j, &v) in src_row.iter().enumerate() {
+                        let iw = j as isize * sw as isize + off;
+                        if iw >= 0 && iw < g.w as isize {
+                            dst[iw as usize] += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Forward: y = W ⊛ x (+ b) for every sample, parallel over samples.
+fn conv_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
+    let (ckk, ohw, og, cg) = (g.ckk(), g.ohw(), g.og(), g.cg());
+    let chw = g.c * g.h * g.w;
+    let mut out = vec![0.0f32; g.n * g.o * ohw];
+    let parallel_samples = g.n >= 2;
+    let threads = if parallel_samples {
+        1
+    } else {
+        rayon::current_num_threads()
+    };
+    let per_sample = |(ni, y): (usize, &mut [f32]), col: &mut Vec<f32>| {
+        let xs = &x[ni * chw..(ni + 1) * chw];
+        for gi in 0..g.p.groups {
+            let xg = &xs[gi * cg * g.h * g.w..(gi + 1) * cg * g.h * g.w];
+            let cref = if g.is_pointwise() {
+                MatRef {
+                    data: xg,
+                    offset: 0,
+                    rs: ohw,
+                    cs: 1,
+                }
+            } else {
+                col.resize(ckk * ohw, 0.0);
+                im2col(xg, g, col);
+                MatRef {
+                    data: col,
+                    offset: 0,
+                    rs: ohw,
+                    cs: 1,
+                }
+            };
+            let wref = MatRef {
+                data: w,
+                offset: gi * og * ckk,
+                rs: ckk,
+                cs: 1,
+            };
+            let yg = &mut y[gi * og * ohw..(gi + 1) * og * ohw];
+            if let Some(b) = bias {
+                for (oc, row) in yg.chunks_mut(ohw).enumerate() {
+                    row.fill(b[gi * og + oc]);
+                }
+            }
+            gemm_into(yg, og, ohw, ckk, wref, cref, bias.is_some(), threads);
+        }
+    };
+    if parallel_samples {
+        out.par_chunks_mut(g.o * ohw)
+            .enumerate()
+            .for_each_init(Vec::new, |col, item| per_sample(item, col));
+    } else {
+        let mut col = Vec::new();
+        for item in out.chunks_mut(g.o * ohw).enumerate() {
+            per_sample(item, &mut col);
+        }
+    }
+    out
+}
+
+/// Backward: (∂L/∂x, ∂L/∂W) from ∂L/∂y; each only when asked for.
+fn conv_backward(
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    g: &Geometry,
+    want_dx: bool,
+    want_dw: bool,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    let (ckk, ohw, og, cg) = (g.ckk(), g.ohw(), g.og(), g.cg());
+    let chw = g.c * g.h * g.w;
+    let wlen = g.o * ckk;
+    let mut dx = if want_dx {
+        vec![0.0f32; g.n * chw]
+    } else {
+        Vec::new()
+    };
+    let threads = if g.n >= 2 {
+        1
+    } else {
+        rayon::current_num_threads()
+    };
+    // One sample's contribution: writes its dx, adds its dW into `acc`.
+    let per_sample = |ni: usize, dxn: Option<&mut [f32]>, acc: &mut Scratch| {
+        let xs = &x[ni * chw..(ni + 1) * chw];
+        let dys = &dy[ni * g.o * ohw..(ni + 1) * g.o * ohw];
+        let mut dxn = dxn;
+        for gi in 0..g.p.groups {
+            let xg = &xs[gi * cg * g.h * g.w..(gi + 1) * cg * g.h * g.w];
+            let dyref = MatRef {
+                data: dys,
+                offset: gi * og * ohw,
+                rs: ohw,
+                cs: 1,
+            };
+            if want_dw {
+                // dW_g += dY_g [og, ohw] · colᵀ [ohw, ckk]
+                let col_t = if g.is_pointwise() {
+                    MatRef {
+                        data: xg,
+                        offset: 0,
+                        rs: 1,
+                        cs: ohw,
+                    }
+                } else {
+                    acc.col.resize(ckk * ohw, 0.0);
+                    im2col(xg, g, &mut acc.col);
+                    MatRef {
+                        data: &acc.col,
+                        offset: 0,
+                        rs: 1,
+                        cs: ohw,
+                    }
+                };
+                let dwg = &mut acc.dw[gi * og * ckk..(gi + 1) * og * ckk];
+                gemm_into(dwg, og, ckk, ohw, dyref, col_t, true, threads);
+            }
+            if let Some(dxn) = dxn.as_deref_mut() {
+                // dcol = W_gᵀ [ckk, og] · dY_g [og, ohw]; then col2im.
+                let w_t = MatRef {
+                    data: w,
+                    offset: gi * og * ckk,
+                    rs: 1,
+                    cs: ckk,
+                };
+                let dxg = &mut dxn[gi * cg * g.h * g.w..(gi + 1) * cg * g.h * g.w];
+                if g.is_pointwise() {
+                    gemm_into(dxg, ckk, ohw, og, w_t, dyref, false, threads);
+                } else {
+                    acc.dcol.resize(ckk * ohw, 0.0);
+                    gemm_into(&mut acc.dcol, ckk, ohw, og, w_t, dyref, false, threads);
+                    col2im(&acc.dcol, g, dxg);
+                }
+            }
+        }
+    };
+    let new_scratch = || Scratch {
+        dw: if want_dw { vec![0.0; wlen] } else { Vec::new() },
+        col: Vec::new(),
+        dcol: Vec::new(),
+    };
+    let dw = if g.n >= 2 {
+        let merged = if want_dx {
+            dx.par_chunks_mut(chw)
+                .enumerate()
+                .fold(new_scratch, |mut acc, (ni, dxn)| {
+                    per_sample(ni, Some(dxn), &mut acc);
+                    acc
+                })
+                .map(|s| s.dw)
+                .reduce(Vec::new, add_vecs)
+        } else {
+            (0..g.n)
+                .into_par_iter()
+                .fold(new_scratch, |mut acc, ni| {
+                    per_sample(ni, None, &mut acc);
+                    acc
+                })
+                .map(|s| s.dw)
+                .reduce(Vec::new, add_vecs)
+        };
+        merged
+    } else {
+        let mut acc = new_scratch();
+        for ni in 0..g.n {
+            let dxn = want_dx.then(|| &mut dx[ni * chw..(ni + 1) * chw]);
+            per_sample(ni, dxn, &mut acc);
+        }
+        acc.dw
+    };
+    (
+        want_dx.then_some(dx),
+        want_dw.then(|| if dw.is_empty() { vec![0.0; wlen] } else { dw }),
+    )
+}
+
+struct Scratch {
+    dw: Vec<f32>,
+    col: Vec<f32>,
+    dcol: Vec<f32>,
+}
+
+fn add_vecs(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
+    if a.is_empty() {
+        return b;
+    }
+    for (x, y) in a.iter_mut().zip(&b) {
+        *x += y;
+    }
+    a
+}
+
+impl Tensor {
+    /// 2-D convolution (cross-correlation, like `torch.nn.functional.conv2d`).
+    ///
+    /// # Shapes
+    /// input `[N, C, H, W]`, weight `[O, C/groups, KH, KW]`, bias `[O]` →
+    /// `[N, O, OH, OW]` with OH = ⌊(H + 2·pad − dil·(KH − 1) − 1) / stride⌋ + 1 (same for W).
+    ///
+    /// # Panics
+    /// On wrong ranks, channel counts that do not match or do not divide by `groups`, or a
+    /// kernel larger than the padded input; the message names `conv2d` and the shapes.
+    ///
+    /// ```
+    /// use gradflow_tensor::{Conv2dParams, Tensor};
+    /// // A 3×3 box filter over a 4×4 ramp with padding 1.
+    /// let x = Tensor::arange(0.0, 16.0, 1.0).reshape(&[1, 1, 4, 4]);
+    /// let w = Tensor::ones(&[1, 1, 3, 3]);
+    /// let y = x.conv2d(&w, None, Conv2dParams::new(1, 1, 1));
+    /// assert_eq!(y.shape(), &[1, 1, 4, 4]);
+    /// assert_eq!(y.get(&[0, 0, 1, 1]), 45.0); // 0+1+2+4+5+6+8+9+10
+    /// ```
+    #[track_caller]
+    pub fn conv2d(&self, weight: &Tensor, bias: Option<&Tensor>, params: Conv2dParams) -> Tensor {
+        let (xs, ws) = (self.shape(), weight.shape());
+        if xs.len() != 4 || ws.len() != 4 {
+            shape_panic("conv2d", xs, ws, "input must be [N, C, H, W] and weight [O, C/groups, KH, KW]");
+        }
+        let groups = params.groups;
+        if groups == 0 || xs[1] % groups != 0 || ws[0] % groups != 0 {
+            shape_panic(
+                "conv2d",
+                xs,
+                ws,
+                &format!("channels must divide by groups = {groups}"),
+            );
+        }
+        if ws[1] * groups != xs[1] {
+            shape_panic(
+                "conv2d",
+                xs,
+                ws,
+                &format!(
+                    "input has {} channels but the weight expects {} × {groups} groups",
+                    xs[1], ws[1]
+                ),
+            );
+        }
+        if let Some(b) = bias
+            && b.shape() != [ws[0]]
+        {
+            shape_panic("conv2d", b.shape(), &[ws[0]], "bias must have one value per output channel");
+        }
+        let oh = conv_out_len(xs[2], ws[2], params.stride.0, params.padding.0, params.dilation.0);
+        let ow = conv_out_len(xs[3], ws[3], params.stride.1, params.padding.1, params.dilation.1);
+        let (Some(oh), Some(ow)) = (oh, ow) else {
+            shape_panic("conv2d", xs, ws, "kernel larger than the padded input (or stride 0)");
+        };
+        let g = Geometry {
+            n: xs[0],
+            c: xs[1],
+            h: xs[2],
+            w: xs[3],
+            o: ws[0],
+            kh: ws[2],
+            kw: ws[3],
+            oh,
+            ow,
+            p: params,
+        };
+        let (x, w) = (self.contiguous().detach(), weight.contiguous().detach());
+        let out = x.with_data(|xd| {
+            w.with_data(|wd| match bias {
+                Some(b) => b.with_data(|bd| conv_forward(xd, wd, Some(bd), &g)),
+                None => conv_forward(xd, wd, None, &g),
+            })
+        });
+        let y = Tensor::from_vec(out, &[g.n, g.o, oh, ow]);
+        let mut inputs = vec![self, weight];
+        inputs.extend(bias);
+        let has_bias = bias.is_some();
+        y.record("conv2d", &inputs, false, move |c| {
+            let dy = c.grad_output().contiguous();
+            let (dx, dw) = x.with_data(|xd| {
+                w.with_data(|wd| {
+                    dy.with_data(|dyd| {
+                        conv_backward(xd, wd, dyd, &g, c.needs_grad(0), c.needs_grad(1))
+                    })
+                })
+            });
+            let mut grads = vec![
+                dx.map(|d| Tensor::from_vec(d, x.shape())),
+                dw.map(|d| Tensor::from_vec(d, w.shape())),
+            ];
+            if has_bias {
+                grads.push(c.needs_grad(2).then(|| dy.sum(&[0, 2, 3], false)));
+            }
+            grads
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Direct 7-loop convolution, the definition written out.
+    fn naive(x: &Tensor, w: &Tensor, p: Conv2dParams) -> Vec<f32> {
+        let (xs, ws) = (x.shape().to_vec(), w.shape().to_vec());
+        let oh = conv_out_len(xs[2], ws[2], p.stride.0, p.padding.0, p.dilation.0).unwrap();
+        let ow = conv_out_len(xs[3], ws[3], p.stride.1, p.padding.1, p.dilation.1).unwrap();
+        let (cg, og) = (xs[1] / p.groups, ws[0] / p.groups);
+        let mut out = vec![];
+        for n in 0..xs[0] {
+            for o in 0..ws[0] {
+                let gi = o / og;
+                for i in 0..oh {
+                    for j in 0..ow {
+                        let mut acc = 0.0;
+                        for c in 0..cg {
+                            for a in 0..ws[2] {
+                                for b in 0..ws[3] {
+                                    let ih = (i * p.stride.0 + a * p.dilation.0) as isize - p.padding.0 as isize;
+                                    let iw = (j * p.stride.1 + b * p.dilation.1) as isize - p.padding.1 as isize;
+                                    if ih >= 0 && iw >= 0 && (ih as usize) < xs[2] && (iw as usize) < xs[3] {
+                                        acc += w.get(&[o, c, a, b]) * x.get(&[n, gi * cg + c, ih as usize, iw as usize]);
+                                    }
+                                }
+                            }
+                        }
+                        out.push(acc);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_definition_for_strides_padding_dilation_groups() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for p in [
+            Conv2dParams::new(1, 0, 1),
+            Conv2dParams::new(2, 1, 1),
+            Conv2dParams::new(1, 2, 2),
+            Conv2dParams { stride: (2, 1), padding: (0, 1), dilation: (1, 2), groups: 2 },
+        ] {
+            let x = Tensor::randn(&[2, 4, 7, 6], 0.0, 1.0, &mut rng);
+            let w = Tensor::randn(&[6, 4 / p.groups, 3, 2], 0.0, 1.0, &mut rng);
+            let got = x.conv2d(&w, None, p).to_vec();
+            let want = naive(&x, &w, p);
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-4, "{p:?}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "conv2d: incompatible shapes [1, 3, 5, 5] and [4, 2, 3, 3]")]
+    fn channel_mismatch_names_shapes() {
+        Tensor::zeros(&[1, 3, 5, 5]).conv2d(&Tensor::zeros(&[4, 2, 3, 3]), None, Conv2dParams::default());
+    }
+}

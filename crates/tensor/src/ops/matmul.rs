@@ -1,0 +1,215 @@
+//! Matrix products through the `gemm` crate, on borrowed storage with explicit strides.
+//!
+//! C = A·B with A of shape `[…, m, k]` and B of shape `[…, k, n]`; leading (batch)
+//! dimensions broadcast. Backward: ∂L/∂A = ∂L/∂C · Bᵀ and ∂L/∂B = Aᵀ · ∂L/∂C, where the
+//! transposes are stride swaps, so they cost nothing: `gemm` reads any row/column stride.
+//!
+//! The `gemm` crate picks its kernel at run time (AVX-512 where the CPU has it, else
+//! AVX2/FMA), so the binary stays portable. We do not route products through nalgebra:
+//! nalgebra 0.35's `gemm` falls back to a loop that writes out of bounds for strided views
+//! with a dimension ≤ 5 (dimforge/nalgebra#1616).
+
+use crate::Tensor;
+use crate::layout::{broadcast_shape, contiguous_strides, shape_panic};
+
+/// Products with fewer multiply–adds than this run on one thread: below it, waking the
+/// second core costs more than it saves (measured with the `matmul` bench, 64² vs 128²).
+const PAR_MIN_FLOPS: usize = 96 * 96 * 96;
+
+/// A strided matrix operand: base offset and (row, column) strides into a buffer.
+#[derive(Clone, Copy)]
+pub(crate) struct MatRef<'a> {
+    pub data: &'a [f32],
+    pub offset: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+/// dst\[m×n\] (contiguous, row stride `n`) = (accumulate ? dst : 0) + A\[m×k\] · B\[k×n\].
+///
+/// `threads` > 1 lets `gemm` split the product over rayon's pool.
+pub(crate) fn gemm_into(
+    dst: &mut [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    accumulate: bool,
+    threads: usize,
+) {
+    assert!(dst.len() >= m * n, "gemm_into: destination too small");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst[..m * n].fill(0.0);
+        }
+        return;
+    }
+    // Bounds: the last element each operand reads must lie inside its buffer.
+    let last_a = a.offset + (m - 1) * a.rs + (k - 1) * a.cs;
+    let last_b = b.offset + (k - 1) * b.rs + (n - 1) * b.cs;
+    assert!(
+        last_a < a.data.len() && last_b < b.data.len(),
+        "gemm_into: operand view exceeds its buffer"
+    );
+    let par = if threads > 1 && m * n * k >= PAR_MIN_FLOPS {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the asserts above keep every read of A and B inside their slices, and dst has
+    // room for the m×n row-major result (row stride n, column stride 1). The pointers come
+    // from live borrows that outlive the call, and dst does not alias A or B because it is an
+    // exclusive borrow. Note `gemm`'s convention: dst = alpha·dst + beta·A·B, the reverse of
+    // BLAS naming, and alpha is only read when `read_dst` is true.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr().add(a.offset),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr().add(b.offset),
+            b.cs as isize,
+            b.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+impl Tensor {
+    /// Matrix product with batch broadcasting (`torch.matmul` for rank ≥ 2).
+    ///
+    /// # Shapes
+    /// `[…, m, k] · […, k, n] → […, m, n]`; the `…` parts broadcast.
+    ///
+    /// # Panics
+    /// If either operand has rank < 2, the inner dimensions differ, or the batch dimensions
+    /// do not broadcast; the message names `matmul` and both shapes.
+    ///
+    /// ```
+    /// use gradflow_tensor::Tensor;
+    /// let a = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[2, 2]);
+    /// let b = Tensor::eye(2).mul_scalar(2.0);
+    /// assert_eq!(a.matmul(&b).to_vec(), vec![2.0, 4.0, 6.0, 8.0]);
+    /// ```
+    #[track_caller]
+    pub fn matmul(&self, rhs: &Tensor) -> Tensor {
+        let (sa, sb) = (self.shape(), rhs.shape());
+        if sa.len() < 2 || sb.len() < 2 {
+            shape_panic("matmul", sa, sb, "both operands need rank >= 2");
+        }
+        let (m, k) = (sa[sa.len() - 2], sa[sa.len() - 1]);
+        let (k2, n) = (sb[sb.len() - 2], sb[sb.len() - 1]);
+        if k != k2 {
+            shape_panic(
+                "matmul",
+                sa,
+                sb,
+                &format!("inner dimensions differ ({k} vs {k2})"),
+            );
+        }
+        let batch = broadcast_shape("matmul", &sa[..sa.len() - 2], &sb[..sb.len() - 2]);
+        let mut out_shape = batch.clone();
+        out_shape.extend_from_slice(&[m, n]);
+
+        let (la, lb) = (self.layout(), rhs.layout());
+        let mut full_a = batch.clone();
+        full_a.extend_from_slice(&[m, k]);
+        let mut full_b = batch.clone();
+        full_b.extend_from_slice(&[k, n]);
+        let stra = la.broadcast_strides("matmul", &full_a);
+        let strb = lb.broadcast_strides("matmul", &full_b);
+        let nb = batch.len();
+        let n_batches: usize = batch.iter().product();
+        let mut out = vec![0.0f32; n_batches * m * n];
+        {
+            let (ga, gb) = (self.read_storage(), rhs.read_storage());
+            let bstrides = contiguous_strides(&batch);
+            let threads = rayon::current_num_threads();
+            for bi in 0..n_batches {
+                let (mut oa, mut ob) = (la.offset(), lb.offset());
+                for d in 0..nb {
+                    let idx = (bi / bstrides[d]) % batch[d];
+                    oa += idx * stra[d];
+                    ob += idx * strb[d];
+                }
+                let a = MatRef {
+                    data: &ga,
+                    offset: oa,
+                    rs: stra[nb],
+                    cs: stra[nb + 1],
+                };
+                let b = MatRef {
+                    data: &gb,
+                    offset: ob,
+                    rs: strb[nb],
+                    cs: strb[nb + 1],
+                };
+                gemm_into(
+                    &mut out[bi * m * n..(bi + 1) * m * n],
+                    m,
+                    n,
+                    k,
+                    a,
+                    b,
+                    false,
+                    threads,
+                );
+            }
+        }
+        let (a, b) = (self.detach(), rhs.detach());
+        Tensor::from_vec(out, &out_shape).record("matmul", &[self, rhs], false, move |c| {
+            let g = c.grad_output();
+            vec![
+                c.needs_grad(0)
+                    .then(|| g.matmul(&b.transpose(b.rank() - 2, b.rank() - 1)).sum_to(a.shape())),
+                c.needs_grad(1)
+                    .then(|| a.transpose(a.rank() - 2, a.rank() - 1).matmul(g).sum_to(b.shape())),
+            ]
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strided_operands_match_contiguous() {
+        let a = Tensor::arange(0.0, 12.0, 1.0).reshape(&[3, 4]);
+        let b = Tensor::arange(0.0, 20.0, 1.0).reshape(&[5, 4]);
+        let via_view = a.matmul(&b.t());
+        let via_copy = a.matmul(&b.t().contiguous());
+        assert_eq!(via_view.to_vec(), via_copy.to_vec());
+        assert_eq!(via_view.get(&[1, 2]), (0..4).map(|j| ((4 + j) * (8 + j)) as f32).sum());
+    }
+
+    #[test]
+    fn batch_dims_broadcast() {
+        let a = Tensor::ones(&[2, 1, 3, 4]);
+        let b = Tensor::ones(&[5, 4, 2]);
+        let c = a.matmul(&b);
+        assert_eq!(c.shape(), &[2, 5, 3, 2]);
+        assert!(c.to_vec().iter().all(|&v| v == 4.0));
+    }
+
+    #[test]
+    #[should_panic(expected = "matmul: incompatible shapes [2, 3] and [4, 5]: inner dimensions differ")]
+    fn inner_mismatch_names_shapes() {
+        Tensor::zeros(&[2, 3]).matmul(&Tensor::zeros(&[4, 5]));
+    }
+}
