@@ -26,6 +26,8 @@
 //!   until [`Tensor::zero_grad`]; [`no_grad`]; [`Tensor::detach`]; [`Tensor::retain_grad`]).
 //! - Custom ops: [`Tensor::record`] attaches any backward rule; [`Elementwise`] turns a
 //!   function and its derivative into one fused op.
+//! - [`Module`]: the layer trait (forward, train/eval mode, parameters and buffers with
+//!   PyTorch's dotted names) that every concept crate implements.
 //! - [`gradcheck`]: finite-difference verification with f32-derived step and tolerance.
 //! - Matrix products and convolutions run through the `gemm` crate with runtime CPU dispatch;
 //!   large elementwise ops, im2col and conv batches use rayon.
@@ -38,6 +40,7 @@
 pub mod autograd;
 pub mod gradcheck;
 pub mod layout;
+pub mod module;
 pub mod ops;
 mod parallel;
 mod tensor;
@@ -45,6 +48,7 @@ mod tensor;
 pub use autograd::{BackwardCtx, NoGradGuard, is_grad_enabled, no_grad};
 pub use gradcheck::{GradCheck, GradCheckReport, Mismatch, gradcheck};
 pub use layout::Layout;
+pub use module::{Module, Scope, TensorKind};
 pub use ops::conv::Conv2dParams;
 pub use ops::elementwise::Elementwise;
 pub use ops::nn::Reduction;
