@@ -1,0 +1,39 @@
+//! 3×3 convolution, stride 1, padding 1, 64→64 channels on a 16×64×56×56 input (the PyTorch
+//! baseline's `conv` workload): forward alone, and forward + backward with gradients for the
+//! input, the weight and the bias.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use gradflow::tensor::{Conv2dParams, Tensor, no_grad};
+use rand::SeedableRng;
+
+fn conv(c: &mut Criterion) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let x = Tensor::randn(&[16, 64, 56, 56], 0.0, 1.0, &mut rng);
+    let w = Tensor::randn(&[64, 64, 3, 3], 0.0, 0.05, &mut rng);
+    let b = Tensor::zeros(&[64]);
+    let p = Conv2dParams::new(1, 1, 1);
+    let mut group = c.benchmark_group("conv2d_3x3_64_16x56x56");
+    group.sample_size(10);
+    group.bench_function("forward", |bench| {
+        bench.iter(|| no_grad(|| x.conv2d(&w, Some(&b), p)))
+    });
+    let (xg, wg, bg) = (
+        x.detach().requires_grad_(),
+        w.detach().requires_grad_(),
+        b.detach().requires_grad_(),
+    );
+    let gy = Tensor::randn(&[16, 64, 56, 56], 0.0, 1.0, &mut rng);
+    group.bench_function("forward_backward", |bench| {
+        bench.iter(|| {
+            let y = xg.conv2d(&wg, Some(&bg), p);
+            y.backward_with(&gy);
+            for t in [&xg, &wg, &bg] {
+                t.zero_grad();
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, conv);
+criterion_main!(benches);

@@ -1,0 +1,2 @@
+//! The `gradflow` command-line tool.
+fn main() {}
