@@ -1,0 +1,266 @@
+//! The fused normalize-over-sets kernel shared by BatchNorm, LayerNorm and GroupNorm.
+//!
+//! Every normalization layer in this crate views its input, row-major, as `[outer, mid, inner]`
+//! with one affine pair (γₘ, βₘ) per middle index, and differs only in which elements form a
+//! normalization set S:
+//!
+//! | layer                  | outer | mid | inner     | sets                                   |
+//! |------------------------|-------|-----|-----------|----------------------------------------|
+//! | BatchNorm (`[N,C,…]`)  | N     | C   | H·W (or L)| one per channel m, over all (o, i)     |
+//! | GroupNorm (`[N,C,…]`)  | N     | C   | H·W       | one per (o, group of C/G channels)     |
+//! | LayerNorm (`[…, D…]`)  | rows  | D   | 1         | one per row o (GroupNorm with G = 1)   |
+//!
+//! # Forward (two passes: statistics, then normalize)
+//! μ_S = (1/n) Σ x,  σ²_S = (1/n) Σ (x − μ_S)² (biased),  x̂ = (x − μ_S)/√(σ²_S + ε),
+//! y = γₘ·x̂ + βₘ. The statistics pass reads x once, accumulating Σ(x − k) and Σ(x − k)² in
+//! f64 with k the set's first element (the "shifted data" algorithm), so a large common
+//! offset does not cancel catastrophically.
+//!
+//! # Backward (two passes: set sums, then dx)
+//! With g = ∂L/∂x̂ = γₘ·dy, differentiating x̂ through μ_S and σ_S gives the closed form
+//!
+//! dx = (1/σ_S)·(g − mean_S(g) − x̂·mean_S(g·x̂)),   dγₘ = Σ dy·x̂,   dβₘ = Σ dy,
+//!
+//! which for BatchNorm (γ constant over a set) is the familiar
+//! (γ/σ)·(dy − mean(dy) − x̂·mean(dy·x̂)). When the statistics are constants (BatchNorm in
+//! evaluation mode, using running statistics) the Jacobian is diagonal: dx = γₘ·dy/σ.
+//!
+//! Backward rules run without recording, so these ops are differentiable once (no
+//! double backward).
+
+use gradflow_tensor::Tensor;
+
+/// Which elements share a mean and variance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Grouping {
+    /// One set per middle index (BatchNorm's channel), across `outer` and `inner`.
+    PerChannel,
+    /// One set per (outer, group), each group `mid / groups` consecutive middle indices
+    /// times `inner` (GroupNorm; LayerNorm with `groups = 1`).
+    PerSample {
+        /// Number of groups G (divides `mid`).
+        groups: usize,
+    },
+}
+
+/// The `[outer, mid, inner]` view and the grouping.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Spec {
+    pub outer: usize,
+    pub mid: usize,
+    pub inner: usize,
+    pub grouping: Grouping,
+}
+
+impl Spec {
+    /// Number of normalization sets.
+    pub fn num_sets(&self) -> usize {
+        match self.grouping {
+            Grouping::PerChannel => self.mid,
+            Grouping::PerSample { groups } => self.outer * groups,
+        }
+    }
+
+    /// Number of elements in each set.
+    pub fn set_len(&self) -> usize {
+        match self.grouping {
+            Grouping::PerChannel => self.outer * self.inner,
+            Grouping::PerSample { groups } => (self.mid / groups) * self.inner,
+        }
+    }
+
+    /// The set that block (o, m) belongs to.
+    #[inline(always)]
+    fn set_of(&self, o: usize, m: usize) -> usize {
+        match self.grouping {
+            Grouping::PerChannel => m,
+            Grouping::PerSample { groups } => o * groups + m / (self.mid / groups),
+        }
+    }
+
+    /// Visit every contiguous block of `inner` elements in memory order as
+    /// `f(block_start, set, m)`.
+    #[inline(always)]
+    fn for_each_block(&self, mut f: impl FnMut(usize, usize, usize)) {
+        for o in 0..self.outer {
+            for m in 0..self.mid {
+                f((o * self.mid + m) * self.inner, self.set_of(o, m), m);
+            }
+        }
+    }
+}
+
+/// Per-set statistics: the mean and the biased variance, in f64.
+#[derive(Clone, Debug)]
+pub(crate) struct Stats {
+    pub mean: Vec<f64>,
+    pub var: Vec<f64>,
+}
+
+/// One read pass over `x`: mean and biased variance of every set (shifted-data sums in f64).
+pub(crate) fn set_stats(x: &[f32], spec: &Spec) -> Stats {
+    let sets = spec.num_sets();
+    let n = spec.set_len() as f64;
+    let mut shift: Vec<Option<f32>> = vec![None; sets];
+    let mut s1 = vec![0.0f64; sets];
+    let mut s2 = vec![0.0f64; sets];
+    spec.for_each_block(|start, s, _| {
+        let block = &x[start..start + spec.inner];
+        let k = *shift[s].get_or_insert(block.first().copied().unwrap_or(0.0)) as f64;
+        let (mut a, mut b) = (0.0f64, 0.0f64);
+        for &v in block {
+            let d = v as f64 - k;
+            a += d;
+            b += d * d;
+        }
+        s1[s] += a;
+        s2[s] += b;
+    });
+    let mut mean = vec![0.0; sets];
+    let mut var = vec![0.0; sets];
+    for s in 0..sets {
+        let k = shift[s].unwrap_or(0.0) as f64;
+        let d = s1[s] / n;
+        mean[s] = k + d;
+        // Rounding can push E[d²] − E[d]² a hair below zero for constant sets.
+        var[s] = (s2[s] / n - d * d).max(0.0);
+    }
+    Stats { mean, var }
+}
+
+/// What the backward rule needs, captured by value.
+struct Saved {
+    x: Tensor,
+    weight: Option<Tensor>,
+    mean: Vec<f32>,
+    rstd: Vec<f32>,
+    spec: Spec,
+    /// Statistics were computed from this batch (true) or are constants (false).
+    batch_stats: bool,
+}
+
+/// y = γₘ·(x − μ_S)·rstd_S + βₘ as a recorded op with the fused backward.
+///
+/// `x` must have `spec.outer·spec.mid·spec.inner` elements; `weight`/`bias`, when given, have
+/// `spec.mid` elements (any shape). `stats` are the per-set mean and biased variance: the
+/// batch's own (`batch_stats = true`) or constants such as running statistics.
+pub(crate) fn normalize(
+    name: &'static str,
+    x: &Tensor,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    stats: &Stats,
+    eps: f64,
+    spec: Spec,
+    batch_stats: bool,
+) -> Tensor {
+    let mean: Vec<f32> = stats.mean.iter().map(|&m| m as f32).collect();
+    let rstd: Vec<f32> = stats
+        .var
+        .iter()
+        .map(|&v| (1.0 / (v + eps).sqrt()) as f32)
+        .collect();
+    let gamma = weight.map(|w| w.to_vec());
+    let beta = bias.map(|b| b.to_vec());
+    let y = x.with_data(|xs| {
+        let mut y = vec![0.0f32; xs.len()];
+        spec.for_each_block(|start, s, m| {
+            let g = gamma.as_ref().map_or(1.0, |g| g[m]);
+            let b = beta.as_ref().map_or(0.0, |b| b[m]);
+            let (mu, scale) = (mean[s], rstd[s] * g);
+            let end = start + spec.inner;
+            for (yv, &xv) in y[start..end].iter_mut().zip(&xs[start..end]) {
+                *yv = (xv - mu) * scale + b;
+            }
+        });
+        y
+    });
+    let mut inputs: Vec<&Tensor> = vec![x];
+    inputs.extend(weight);
+    inputs.extend(bias);
+    let saved = Saved {
+        x: x.detach(),
+        weight: weight.map(Tensor::detach),
+        mean,
+        rstd,
+        spec,
+        batch_stats,
+    };
+    let has_weight = weight.is_some();
+    let bias_shape = bias.map(|b| b.shape().to_vec());
+    Tensor::from_vec(y, x.shape()).record(name, &inputs, false, move |ctx| {
+        let (dx, dgamma, dbeta) = backward(&saved, ctx.grad_output());
+        let mut grads = vec![
+            ctx.needs_grad(0)
+                .then(|| Tensor::from_vec(dx, saved.x.shape())),
+        ];
+        if let Some(w) = &saved.weight {
+            grads.push(
+                ctx.needs_grad(1)
+                    .then(|| Tensor::from_vec(dgamma, w.shape())),
+            );
+        }
+        if let Some(shape) = &bias_shape {
+            let i = if has_weight { 2 } else { 1 };
+            grads.push(ctx.needs_grad(i).then(|| Tensor::from_vec(dbeta, shape)));
+        }
+        grads
+    })
+}
+
+/// Fused backward: returns (dx, dγ, dβ) as flat vectors.
+fn backward(sv: &Saved, dy: &Tensor) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let spec = &sv.spec;
+    let sets = spec.num_sets();
+    let n = spec.set_len() as f64;
+    let gamma = sv.weight.as_ref().map(|w| w.to_vec());
+    let mut dgamma = vec![0.0f64; spec.mid];
+    let mut dbeta = vec![0.0f64; spec.mid];
+    let mut sum_g = vec![0.0f64; sets];
+    let mut sum_gx = vec![0.0f64; sets];
+    let dx = sv.x.with_data(|xs| {
+        dy.with_data(|dys| {
+            // Pass 1: per-set Σg, Σg·x̂ and per-channel Σdy·x̂, Σdy.
+            spec.for_each_block(|start, s, m| {
+                let g = gamma.as_ref().map_or(1.0, |g| g[m]) as f64;
+                let (mu, r) = (sv.mean[s], sv.rstd[s]);
+                let (mut a, mut b) = (0.0f64, 0.0f64);
+                let end = start + spec.inner;
+                for (&xv, &d) in xs[start..end].iter().zip(&dys[start..end]) {
+                    let xhat = ((xv - mu) * r) as f64;
+                    a += d as f64;
+                    b += d as f64 * xhat;
+                }
+                dbeta[m] += a;
+                dgamma[m] += b;
+                sum_g[s] += g * a;
+                sum_gx[s] += g * b;
+            });
+            // Pass 2: dx.
+            let mut dx = vec![0.0f32; xs.len()];
+            spec.for_each_block(|start, s, m| {
+                let g = gamma.as_ref().map_or(1.0, |g| g[m]);
+                let (mu, r) = (sv.mean[s], sv.rstd[s]);
+                let end = start + spec.inner;
+                let out = &mut dx[start..end];
+                if sv.batch_stats {
+                    let mg = (sum_g[s] / n) as f32;
+                    let mgx = (sum_gx[s] / n) as f32;
+                    for ((o, &xv), &d) in out.iter_mut().zip(&xs[start..end]).zip(&dys[start..end])
+                    {
+                        let xhat = (xv - mu) * r;
+                        *o = r * (g * d - mg - xhat * mgx);
+                    }
+                } else {
+                    let scale = g * r;
+                    for (o, &d) in out.iter_mut().zip(&dys[start..end]) {
+                        *o = d * scale;
+                    }
+                }
+            });
+            dx
+        })
+    });
+    let to32 = |v: Vec<f64>| v.into_iter().map(|a| a as f32).collect::<Vec<f32>>();
+    (dx, to32(dgamma), to32(dbeta))
+}
