@@ -87,10 +87,10 @@ mod tests {
             (Nonlinearity::Conv, 1.0),
             (Nonlinearity::Sigmoid, 1.0),
             (Nonlinearity::Tanh, 1.666_666_7),
-            (Nonlinearity::Relu, 1.414_213_5),
+            (Nonlinearity::Relu, std::f32::consts::SQRT_2),
             (Nonlinearity::LeakyRelu(None), 1.414_142_8),
             (Nonlinearity::LeakyRelu(Some(0.2)), 1.386_750_5),
-            (Nonlinearity::LeakyRelu(Some(0.0)), 1.414_213_5),
+            (Nonlinearity::LeakyRelu(Some(0.0)), std::f32::consts::SQRT_2),
             (Nonlinearity::LeakyRelu(Some(1.0)), 1.0),
             (Nonlinearity::Selu, 0.75),
         ];
