@@ -90,6 +90,12 @@ pub(crate) fn gemm_into(
     }
 }
 
+/// True for a 2-D view that is the transpose of a contiguous matrix (column-major).
+fn is_transposed(t: &Tensor) -> bool {
+    let (s, d) = (t.layout().strides(), t.shape());
+    d[0] > 1 && d[1] > 1 && s[0] == 1 && s[1] == d[0]
+}
+
 impl Tensor {
     /// Matrix product with batch broadcasting (`torch.matmul` for rank ≥ 2).
     ///
@@ -122,7 +128,12 @@ impl Tensor {
                 &format!("inner dimensions differ ({k} vs {k2})"),
             );
         }
-        let batch = broadcast_shape("matmul", &sa[..sa.len() - 2], &sb[..sb.len() - 2]);
+        let (ba, bb) = (&sa[..sa.len() - 2], &sb[..sb.len() - 2]);
+        // Checked here so that the message names the full operand shapes, not the batch parts.
+        if !ba.iter().rev().zip(bb.iter().rev()).all(|(&x, &y)| x == y || x == 1 || y == 1) {
+            shape_panic("matmul", sa, sb, "batch dimensions do not broadcast");
+        }
+        let batch = broadcast_shape("matmul", ba, bb);
         let mut out_shape = batch.clone();
         out_shape.extend_from_slice(&[m, n]);
 
@@ -174,11 +185,29 @@ impl Tensor {
         let (a, b) = (self.detach(), rhs.detach());
         Tensor::from_vec(out, &out_shape).record("matmul", &[self, rhs], false, move |c| {
             let g = c.grad_output();
+            // A 2-D operand stored transposed (a weight used as `w.t()`) gets its gradient
+            // computed in its own memory order, (Bᵀ)ᵀ = (gᵀ·A)ᵀ, so that the transpose's
+            // backward yields a contiguous gradient and no copy is made (PyTorch's
+            // mm_mat2_backward does the same).
+            let plain = a.rank() == 2 && b.rank() == 2;
             vec![
-                c.needs_grad(0)
-                    .then(|| g.matmul(&b.transpose(b.rank() - 2, b.rank() - 1)).sum_to(a.shape())),
-                c.needs_grad(1)
-                    .then(|| a.transpose(a.rank() - 2, a.rank() - 1).matmul(g).sum_to(b.shape())),
+                c.needs_grad(0).then(|| {
+                    if plain && is_transposed(&a) {
+                        b.matmul(&g.t()).t()
+                    } else {
+                        g.matmul(&b.transpose(b.rank() - 2, b.rank() - 1))
+                            .sum_to(a.shape())
+                    }
+                }),
+                c.needs_grad(1).then(|| {
+                    if plain && is_transposed(&b) {
+                        g.t().matmul(&a).t()
+                    } else {
+                        a.transpose(a.rank() - 2, a.rank() - 1)
+                            .matmul(g)
+                            .sum_to(b.shape())
+                    }
+                }),
             ]
         })
     }
