@@ -51,7 +51,7 @@ pub fn group_norm(
     );
     let c = x.dim(1);
     assert!(
-        num_groups > 0 && c % num_groups == 0,
+        num_groups > 0 && c.is_multiple_of(num_groups),
         "group_norm: num_groups = {num_groups} does not divide C = {c} (input shape {:?})",
         x.shape()
     );
@@ -147,7 +147,7 @@ impl GroupNormConfig {
     /// If `num_groups` is 0 or does not divide `num_channels` (PyTorch raises there too).
     pub fn init(&self) -> GroupNorm {
         assert!(
-            self.num_groups > 0 && self.num_channels % self.num_groups == 0,
+            self.num_groups > 0 && self.num_channels.is_multiple_of(self.num_groups),
             "GroupNorm: num_groups = {} does not divide num_channels = {}",
             self.num_groups,
             self.num_channels
