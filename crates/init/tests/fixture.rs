@@ -1,0 +1,136 @@
+//! `calculate_gain` and `fan_in_and_fan_out` against PyTorch.
+//!
+//! Fixture: tests/fixtures/init_gains.safetensors, copied from /work/shared/fixtures, made by
+//! `make_fixtures.py` (torch 2.15.0) as
+//! `gain_<nl> = torch.nn.init.calculate_gain(nl, param)` and
+//! `fan_in_i, fan_out_i = torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape_i))`,
+//! with `param` and `shape_i` in the `config` metadata (`config.gains`, `config.fans`).
+
+use gradflow_init::{Nonlinearity, calculate_gain, fan_in_and_fan_out};
+use safetensors::{Dtype, SafeTensors};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/init_gains.safetensors"
+);
+
+struct Fixture {
+    bytes: Vec<u8>,
+}
+
+impl Fixture {
+    fn load() -> Fixture {
+        let bytes = std::fs::read(FIXTURE).unwrap_or_else(|e| panic!("read {FIXTURE}: {e}"));
+        Fixture { bytes }
+    }
+
+    fn tensors(&self) -> SafeTensors<'_> {
+        SafeTensors::deserialize(&self.bytes).expect("valid safetensors")
+    }
+
+    fn config(&self) -> Value {
+        let (_, meta) = SafeTensors::read_metadata(&self.bytes).expect("header");
+        let meta = meta.metadata().as_ref().expect("__metadata__");
+        serde_json::from_str(&meta["config"]).expect("config is JSON")
+    }
+
+    /// The single f32 value of a `[1]` tensor.
+    fn scalar(&self, name: &str) -> f32 {
+        let st = self.tensors();
+        let view = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(view.dtype(), Dtype::F32, "{name}");
+        assert_eq!(view.shape(), &[1], "{name}");
+        let b = view.data();
+        f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    }
+}
+
+/// PyTorch's nonlinearity string (and parameter) as our enum.
+fn nonlinearity(name: &str, param: &Value) -> Nonlinearity {
+    match name {
+        "linear" => Nonlinearity::Linear,
+        "conv1d" | "conv2d" | "conv3d" | "conv_transpose1d" | "conv_transpose2d"
+        | "conv_transpose3d" => Nonlinearity::Conv,
+        "sigmoid" => Nonlinearity::Sigmoid,
+        "tanh" => Nonlinearity::Tanh,
+        "relu" => Nonlinearity::Relu,
+        "leaky_relu" => Nonlinearity::LeakyRelu(param.as_f64().map(|p| p as f32)),
+        "selu" => Nonlinearity::Selu,
+        other => panic!("fixture names an unknown nonlinearity {other:?}"),
+    }
+}
+
+#[test]
+fn every_gain_matches_pytorch() {
+    let fx = Fixture::load();
+    let config = fx.config();
+    let gains = config["gains"].as_object().expect("config.gains");
+    assert_eq!(gains.len(), 8, "the fixture has 8 gains");
+    for (key, case) in gains {
+        let nl = nonlinearity(case["nonlinearity"].as_str().expect("name"), &case["param"]);
+        let got = calculate_gain(nl);
+        let want_f32 = fx.scalar(key);
+        let want_f64 = case["value_f64"].as_f64().expect("value_f64");
+        // Both sides round the same f64 to f32; the leaky slope 0.2 is 0.2f32 here, which
+        // moves the gain by ~1e-9 relative, far below one f32 ulp (6e-8).
+        assert!(
+            (got - want_f32).abs() <= f32::EPSILON * want_f32,
+            "{key} ({nl:?}): got {got}, PyTorch {want_f32}"
+        );
+        assert!(
+            (f64::from(got) - want_f64).abs() <= 1e-7 * want_f64,
+            "{key} ({nl:?}): got {got}, PyTorch f64 {want_f64}"
+        );
+    }
+}
+
+#[test]
+fn every_fan_pair_matches_pytorch() {
+    let fx = Fixture::load();
+    let config = fx.config();
+    let fans = config["fans"].as_object().expect("config.fans");
+    assert_eq!(fans.len(), 4, "the fixture has 4 fan pairs");
+    for (i, case) in fans {
+        let shape: Vec<usize> = case["shape"]
+            .as_array()
+            .expect("shape")
+            .iter()
+            .map(|d| d.as_u64().expect("dim") as usize)
+            .collect();
+        let (fan_in, fan_out) = fan_in_and_fan_out(&shape);
+        // Fans are small integers, exact in f32.
+        assert_eq!(
+            fan_in as f32,
+            fx.scalar(&format!("fan_in_{i}")),
+            "fan_in of {shape:?}"
+        );
+        assert_eq!(
+            fan_out as f32,
+            fx.scalar(&format!("fan_out_{i}")),
+            "fan_out of {shape:?}"
+        );
+        assert_eq!(Some(fan_in as u64), case["fan_in"].as_u64(), "{shape:?}");
+        assert_eq!(Some(fan_out as u64), case["fan_out"].as_u64(), "{shape:?}");
+    }
+}
+
+/// Every tensor in the file is covered by one of the two tests above.
+#[test]
+fn every_tensor_is_checked() {
+    let fx = Fixture::load();
+    let config = fx.config();
+    let mut expected: BTreeSet<String> = config["gains"]
+        .as_object()
+        .expect("gains")
+        .keys()
+        .cloned()
+        .collect();
+    for i in config["fans"].as_object().expect("fans").keys() {
+        expected.insert(format!("fan_in_{i}"));
+        expected.insert(format!("fan_out_{i}"));
+    }
+    let names: BTreeSet<String> = fx.tensors().names().iter().map(|s| s.to_string()).collect();
+    assert_eq!(names, expected);
+}
