@@ -14,7 +14,8 @@
 //! μ_S = (1/n) Σ x,  σ²_S = (1/n) Σ (x − μ_S)² (biased),  x̂ = (x − μ_S)/√(σ²_S + ε),
 //! y = γₘ·x̂ + βₘ. The statistics pass reads x once, accumulating Σ(x − k) and Σ(x − k)² in
 //! f64 with k the set's first element (the "shifted data" algorithm), so a large common
-//! offset does not cancel catastrophically.
+//! offset does not cancel catastrophically; the normalize pass subtracts μ as a two-float
+//! sum (see [`split`]), so x − μ is as exact as the f32 input allows.
 //!
 //! # Backward (two passes: set sums, then dx)
 //! With g = ∂L/∂x̂ = γₘ·dy, differentiating x̂ through μ_S and σ_S gives the closed form
@@ -27,6 +28,11 @@
 //!
 //! Backward rules run without recording, so these ops are differentiable once (no
 //! double backward).
+//!
+//! # NaN policy
+//! A NaN or ±∞ in a set makes that set's mean and variance NaN, so every output of the set
+//! (and, for BatchNorm in training, that channel's running statistics) is NaN, as in
+//! PyTorch; other sets are unaffected.
 
 use gradflow_tensor::Tensor;
 
@@ -122,17 +128,27 @@ pub(crate) fn set_stats(x: &[f32], spec: &Spec) -> Stats {
         let k = shift[s].unwrap_or(0.0) as f64;
         let d = s1[s] / n;
         mean[s] = k + d;
-        // Rounding can push E[d²] − E[d]² a hair below zero for constant sets.
-        var[s] = (s2[s] / n - d * d).max(0.0);
+        // Rounding can push E[d²] − E[d]² a hair below zero for constant sets; clamp without
+        // `max`, which would turn a NaN (from a NaN or ∞ input) into 0.
+        let v = s2[s] / n - d * d;
+        var[s] = if v < 0.0 { 0.0 } else { v };
     }
     Stats { mean, var }
+}
+
+/// μ as an unevaluated f32 sum hi + lo (hi = μ rounded, lo = the remainder), so that
+/// x − μ = (x − hi) − lo keeps the digits a lone f32 μ would drop: when |μ| ≫ σ, the
+/// rounding of μ alone (½ulp(μ)) would shift every x̂ of the set by ½ulp(μ)/σ.
+fn split(m: f64) -> (f32, f32) {
+    let hi = m as f32;
+    (hi, (m - hi as f64) as f32)
 }
 
 /// What the backward rule needs, captured by value.
 struct Saved {
     x: Tensor,
     weight: Option<Tensor>,
-    mean: Vec<f32>,
+    mean: Vec<(f32, f32)>,
     rstd: Vec<f32>,
     spec: Spec,
     /// Statistics were computed from this batch (true) or are constants (false).
@@ -154,7 +170,7 @@ pub(crate) fn normalize(
     spec: Spec,
     batch_stats: bool,
 ) -> Tensor {
-    let mean: Vec<f32> = stats.mean.iter().map(|&m| m as f32).collect();
+    let mean: Vec<(f32, f32)> = stats.mean.iter().map(|&m| split(m)).collect();
     let rstd: Vec<f32> = stats
         .var
         .iter()
@@ -167,10 +183,10 @@ pub(crate) fn normalize(
         spec.for_each_block(|start, s, m| {
             let g = gamma.as_ref().map_or(1.0, |g| g[m]);
             let b = beta.as_ref().map_or(0.0, |b| b[m]);
-            let (mu, scale) = (mean[s], rstd[s] * g);
+            let ((hi, lo), scale) = (mean[s], rstd[s] * g);
             let end = start + spec.inner;
             for (yv, &xv) in y[start..end].iter_mut().zip(&xs[start..end]) {
-                *yv = (xv - mu) * scale + b;
+                *yv = ((xv - hi) - lo) * scale + b;
             }
         });
         y
@@ -223,11 +239,11 @@ fn backward(sv: &Saved, dy: &Tensor) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
             // Pass 1: per-set Σg, Σg·x̂ and per-channel Σdy·x̂, Σdy.
             spec.for_each_block(|start, s, m| {
                 let g = gamma.as_ref().map_or(1.0, |g| g[m]) as f64;
-                let (mu, r) = (sv.mean[s], sv.rstd[s]);
+                let ((hi, lo), r) = (sv.mean[s], sv.rstd[s]);
                 let (mut a, mut b) = (0.0f64, 0.0f64);
                 let end = start + spec.inner;
                 for (&xv, &d) in xs[start..end].iter().zip(&dys[start..end]) {
-                    let xhat = ((xv - mu) * r) as f64;
+                    let xhat = (((xv - hi) - lo) * r) as f64;
                     a += d as f64;
                     b += d as f64 * xhat;
                 }
@@ -240,7 +256,7 @@ fn backward(sv: &Saved, dy: &Tensor) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
             let mut dx = vec![0.0f32; xs.len()];
             spec.for_each_block(|start, s, m| {
                 let g = gamma.as_ref().map_or(1.0, |g| g[m]);
-                let (mu, r) = (sv.mean[s], sv.rstd[s]);
+                let ((hi, lo), r) = (sv.mean[s], sv.rstd[s]);
                 let end = start + spec.inner;
                 let out = &mut dx[start..end];
                 if sv.batch_stats {
@@ -248,7 +264,7 @@ fn backward(sv: &Saved, dy: &Tensor) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
                     let mgx = (sum_gx[s] / n) as f32;
                     for ((o, &xv), &d) in out.iter_mut().zip(&xs[start..end]).zip(&dys[start..end])
                     {
-                        let xhat = (xv - mu) * r;
+                        let xhat = ((xv - hi) - lo) * r;
                         *o = r * (g * d - mg - xhat * mgx);
                     }
                 } else {
