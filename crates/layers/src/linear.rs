@@ -54,9 +54,11 @@ impl LinearConfig {
 
 /// Fully connected layer, y = x·Wᵀ + b.
 ///
-/// W has PyTorch's shape `[out, in]`, so a state_dict's `weight` loads unchanged; the product
-/// uses the transposed *view* Wᵀ (a stride swap, no copy). ∂L/∂W = (∂L/∂y)ᵀ·x summed over
-/// the batch, ∂L/∂b = Σ ∂L/∂y, ∂L/∂x = ∂L/∂y · W.
+/// W has PyTorch's shape `[out, in]`, so a state_dict's `weight` loads unchanged. The forward
+/// is the tensor crate's fused [`Tensor::linear`] (PyTorch's `F.linear`/addmm): one GEMM that
+/// reads Wᵀ as a transposed *view* (a stride swap, no copy) into an output pre-filled with b.
+/// Backward: ∂L/∂x = ∂L/∂y · W, ∂L/∂W = (∂L/∂y)ᵀ·x summed over the batch (directly in W's
+/// layout), ∂L/∂b = Σ ∂L/∂y.
 ///
 /// # Shapes
 /// `[…, in] → […, out]`: any number of leading dimensions, including none (`[in] → [out]`).
@@ -134,15 +136,7 @@ impl Module for Linear {
             self.in_features(),
             self.weight.shape()
         );
-        let y = if x.rank() == 1 {
-            x.unsqueeze(0).matmul(&self.weight.t()).squeeze(0)
-        } else {
-            x.matmul(&self.weight.t())
-        };
-        match &self.bias {
-            Some(b) => y.add(b),
-            None => y,
-        }
+        x.linear(&self.weight, self.bias.as_ref())
     }
 
     fn visit(&self, s: &mut Scope<'_>) {
