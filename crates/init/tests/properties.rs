@@ -293,7 +293,7 @@ fn large_sample_variances_are_tight() {
         NORMAL_KURTOSIS,
     );
     let he_u = kaiming_uniform(&shape, 0.0, FanMode::FanOut, Nonlinearity::Relu, &mut rng);
-    check_uniform("kaiming_uniform 10⁶", &he_u, (3.0 * var as f64).sqrt());
+    check_uniform("kaiming_uniform 10⁶", &he_u, (3.0 * var).sqrt());
     // Truncation at ±2σ keeps 77.4% of the variance (1 − 4φ(2)/(Φ(2) − Φ(−2)) = 0.7737413, as scipy.stats.truncnorm(-2, 2).var()).
     let t = trunc_normal(&[1_000_000], 0.0, 1.0, -2.0, 2.0, &mut rng);
     let (_, tv, kurt) = truncated_moments(0.0, 1.0, -2.0, 2.0);
