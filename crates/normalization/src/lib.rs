@@ -47,3 +47,8 @@ mod layer_norm;
 pub use batch_norm::{BatchNorm, BatchNorm1d, BatchNorm2d, BatchNormConfig, batch_norm};
 pub use group_norm::{GroupNorm, GroupNormConfig, InstanceNorm2d, group_norm, instance_norm};
 pub use layer_norm::{LayerNorm, LayerNormConfig, layer_norm};
+
+/// Compiles and runs the README's example as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
