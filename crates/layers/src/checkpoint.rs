@@ -309,6 +309,11 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     tmp.as_file().sync_all().map_err(io_err("flush"))?;
     tmp.persist(path)
         .map_err(|e| io_err("rename the temporary file onto")(e.error))?;
+    // Make the rename itself durable (best effort: not every platform can sync a directory,
+    // and the checkpoint is complete and in place either way).
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     Ok(())
 }
 

@@ -205,6 +205,11 @@ fn integer_num_batches_tracked_is_tolerated_other_extras_are_not() {
     let with_counter = slots(&[("bn.weight", &[2]), ("bn.num_batches_tracked", &[1])]);
     load_from_bytes(&with_counter, &file, LoadMode::Strict).unwrap();
     assert_eq!(with_counter.0[1].1.to_vec(), vec![2.0]);
+    // …and as a 0-dim f32 buffer (how gradflow-normalization's BatchNorm keeps it).
+    let zero_dim = slots(&[("bn.weight", &[2]), ("bn.num_batches_tracked", &[])]);
+    let report = load_from_bytes(&zero_dim, &file, LoadMode::Strict).unwrap();
+    assert_eq!(report.loaded, ["bn.weight", "bn.num_batches_tracked"]);
+    assert_eq!(zero_dim.0[1].1.item(), 2.0);
 
     // A file without the counter still loads strictly into a module that has one.
     let no_counter = raw_file(&[("bn.weight", Dtype::F32, vec![2], w.clone())]);

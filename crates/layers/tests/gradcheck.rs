@@ -34,6 +34,7 @@ fn distinct(shape: &[usize], seed: u64) -> Tensor {
 fn check(name: &str, f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor]) {
     let report = gradcheck(f, inputs, GradCheck::default());
     assert!(report.passed, "{name}: {report}");
+    assert!(report.worst.is_some(), "{name}: nothing was checked");
 }
 
 #[test]
@@ -265,4 +266,23 @@ fn dropout_with_a_fixed_mask() {
         },
         &[randn(&[4, 5], 100)],
     );
+}
+
+#[test]
+fn the_check_catches_a_wrong_gradient() {
+    // Guard against a vacuous harness: y = Linear(x) recorded with a backward that returns
+    // 2·(true ∂L/∂x) must fail.
+    let w = randn(&[4, 3], 111);
+    let report = gradcheck(
+        |t| {
+            let y = Linear::from_tensors(w.clone(), None).forward(&t[0].detach());
+            let w = w.clone();
+            Tensor::from_vec(y.to_vec(), y.shape()).record("wrong", &[&t[0]], false, move |c| {
+                vec![Some(c.grad_output().matmul(&w).mul_scalar(2.0))]
+            })
+        },
+        &[randn(&[2, 3], 110)],
+        GradCheck::default(),
+    );
+    assert!(!report.passed, "{report}");
 }
