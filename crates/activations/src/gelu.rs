@@ -7,7 +7,7 @@
 //! (GELU′ → 1) for large positive z and decays like |z|·φ(z) for large negative z.
 //!
 //! Two forms, as in PyTorch (`approximate='none'` / `'tanh'`):
-//! - [`GeluApprox::None`], exact: Φ through our `f64` [`erfc`](crate::erfc) (A&S 7.1.6
+//! - [`GeluApprox::None`], exact: Φ through our `f64` [`erfc`](crate::erfc()) (A&S 7.1.6
 //!   series and Laplace's continued fraction, error < 10⁻¹⁵). Using erfc rather than
 //!   1 + erf keeps the tiny negative tail (GELU(−12) ≈ −2.1·10⁻³²) instead of a cancelled 0.
 //! - [`GeluApprox::Tanh`]: GELU(z) ≈ ½·z·(1 + tanh(u)), u = √(2/π)·(z + 0.044715·z³).
@@ -94,24 +94,38 @@ pub fn gelu_prime(z: f32, approx: GeluApprox) -> f32 {
     d as f32
 }
 
-/// The fused kernel; keeps x for the backward.
+/// The fused kernel of the exact form; keeps x for the backward.
 #[derive(Clone, Copy)]
-struct GeluOp {
-    approx: GeluApprox,
-}
+struct GeluOp;
 
 impl Elementwise for GeluOp {
     const NAME: &'static str = "gelu";
     const FROM_OUTPUT: bool = false;
     fn f(self, x: f32) -> f32 {
-        gelu_scalar(x, self.approx)
+        gelu_scalar(x, GeluApprox::None)
     }
     fn df(self, x: f32, _y: f32) -> f32 {
-        gelu_prime(x, self.approx)
+        gelu_prime(x, GeluApprox::None)
     }
 }
 
-/// GELU, elementwise, as one fused op (`torch.nn.functional.gelu(x, approximate)`).
+/// The fused kernel of the tanh form; keeps x for the backward.
+#[derive(Clone, Copy)]
+struct GeluTanhOp;
+
+impl Elementwise for GeluTanhOp {
+    const NAME: &'static str = "gelu_tanh";
+    const FROM_OUTPUT: bool = false;
+    fn f(self, x: f32) -> f32 {
+        gelu_scalar(x, GeluApprox::Tanh)
+    }
+    fn df(self, x: f32, _y: f32) -> f32 {
+        gelu_prime(x, GeluApprox::Tanh)
+    }
+}
+
+/// GELU, elementwise, as one fused op (`torch.nn.functional.gelu(x, approximate)`), named
+/// `gelu` or `gelu_tanh` in the graph.
 ///
 /// Shapes: any; the output has the input's shape.
 ///
@@ -125,7 +139,10 @@ impl Elementwise for GeluOp {
 /// assert_eq!(x.grad().unwrap().to_vec(), vec![0.5, 1.0, 0.0]);
 /// ```
 pub fn gelu(x: &Tensor, approx: GeluApprox) -> Tensor {
-    x.map(GeluOp { approx })
+    match approx {
+        GeluApprox::None => x.map(GeluOp),
+        GeluApprox::Tanh => x.map(GeluTanhOp),
+    }
 }
 
 /// The GELU layer (`torch.nn.GELU`); `Default` is the exact form.

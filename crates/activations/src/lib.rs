@@ -5,8 +5,8 @@
 //!
 //! Every activation f comes three ways:
 //! - a tensor function, one fused op (one pass forward, one pass backward, saving only what
-//!   the derivative reads): [`sigmoid`], [`tanh`], [`relu`], [`leaky_relu`], [`prelu`],
-//!   [`elu`], [`selu`], [`gelu`], [`silu`], [`softplus`], [`mish`];
+//!   the derivative reads): [`sigmoid()`], [`tanh()`], [`relu()`], [`leaky_relu()`],
+//!   [`prelu()`], [`elu()`], [`selu()`], [`gelu()`], [`silu()`], [`softplus()`], [`mish()`];
 //! - a layer implementing [`gradflow_tensor::Module`]: [`Sigmoid`], [`Tanh`], [`Relu`],
 //!   [`LeakyRelu`], [`PRelu`] (learnable `weight`), [`Elu`], [`Selu`], [`Gelu`], [`Silu`],
 //!   [`Softplus`], [`Mish`];
@@ -41,7 +41,7 @@
 //! |---|---|---|---|
 //! | sigmoid | σ(z)(1 − σ(z)) | (0, 1/4], max at 0 | ≤ 4^(−L): vanishes even in the best case |
 //! | tanh | 1 − tanh²(z) | (0, 1], = 1 only at 0 | ≤ 1, < 1 as soon as units leave 0; saturated units (|z| > 3: < 0.01) cut it |
-//! | ReLU | [z > 0] | {0, 1} (0 at z = 0) | exactly 1 along active paths; 0 through dead units |
+//! | ReLU | 1 if z > 0, else 0 | {0, 1} (0 at z = 0) | exactly 1 along active paths; 0 through dead units |
 //! | Leaky ReLU (a = 0.01) | 1 or a | {a, 1} (a at z = 0) | ≥ a^L, never exactly 0 |
 //! | PReLU (learned a, init 0.25) | 1 or a_c | {a_c, 1} | ≥ min(a)^L for a ∈ [0, 1]; the leak is learned |
 //! | ELU (α = 1) | 1 or α·e^z | (0, max(1, α)] (α at z = 0) | ≤ 1 for α ≤ 1; smooth decay for z < 0, no dead units |
@@ -97,3 +97,8 @@ pub use softplus::{
     softplus_scalar,
 };
 pub use tanh::{Tanh, tanh, tanh_prime, tanh_prime_from_output, tanh_scalar};
+
+/// Compiles and runs the code blocks of the crate README as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -208,11 +208,6 @@ impl PRelu {
         }
         .init()
     }
-
-    /// The number of slopes (1 = shared).
-    pub fn num_parameters(&self) -> usize {
-        self.weight.numel()
-    }
 }
 
 impl Default for PRelu {

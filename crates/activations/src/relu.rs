@@ -8,7 +8,7 @@
 //! the other value, 0: a unit whose pre-activation is negative for every input passes no
 //! gradient at all and can never recover (a "dead" ReLU).
 //!
-//! The fused op keeps only its output: y > 0 ⇔ x > 0, so dx = dy·[y > 0].
+//! The fused op keeps only its output: y > 0 ⇔ x > 0, so dx = dy if y > 0, else 0.
 //! NaN propagates (ReLU(NaN) = NaN, like `torch.relu`).
 //!
 //! Matches `torch.nn.functional.relu` / `torch.nn.ReLU`.
@@ -37,7 +37,7 @@ pub fn relu_prime(z: f32) -> f32 {
     if z > 0.0 { 1.0 } else { 0.0 }
 }
 
-/// The fused kernel: backward dy·[y > 0] from the saved output.
+/// The fused kernel: backward dy if y > 0, else 0, from the saved output.
 #[derive(Clone, Copy)]
 struct ReluOp;
 
