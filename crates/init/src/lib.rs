@@ -62,3 +62,8 @@ pub use orthogonal::orthogonal;
 pub use pytorch_default::{default_bias, default_weight};
 pub use trunc_normal::trunc_normal;
 pub use xavier::{xavier_normal, xavier_uniform};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
