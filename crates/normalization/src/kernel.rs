@@ -205,7 +205,10 @@ pub(crate) fn normalize(
     let has_weight = weight.is_some();
     let bias_shape = bias.map(|b| b.shape().to_vec());
     Tensor::from_vec(y, x.shape()).record(name, &inputs, false, move |ctx| {
-        let (dx, dgamma, dbeta) = backward(&saved, ctx.grad_output());
+        let n_in = 1 + usize::from(has_weight) + usize::from(bias_shape.is_some());
+        let need_params = (1..n_in).any(|i| ctx.needs_grad(i));
+        let (dx, dgamma, dbeta) =
+            backward(&saved, ctx.grad_output(), ctx.needs_grad(0), need_params);
         let mut grads = vec![
             ctx.needs_grad(0)
                 .then(|| Tensor::from_vec(dx, saved.x.shape())),
@@ -224,8 +227,15 @@ pub(crate) fn normalize(
     })
 }
 
-/// Fused backward: returns (dx, dγ, dβ) as flat vectors.
-fn backward(sv: &Saved, dy: &Tensor) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+/// Fused backward: returns (dx, dγ, dβ) as flat vectors. Pass 1 (set and channel sums) is
+/// skipped when nothing needs it (constant statistics and no parameter gradient), pass 2
+/// when x needs no gradient; skipped results come back empty.
+fn backward(
+    sv: &Saved,
+    dy: &Tensor,
+    need_dx: bool,
+    need_params: bool,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let spec = &sv.spec;
     let sets = spec.num_sets();
     let n = spec.set_len() as f64;
@@ -237,22 +247,27 @@ fn backward(sv: &Saved, dy: &Tensor) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let dx = sv.x.with_data(|xs| {
         dy.with_data(|dys| {
             // Pass 1: per-set Σg, Σg·x̂ and per-channel Σdy·x̂, Σdy.
-            spec.for_each_block(|start, s, m| {
-                let g = gamma.as_ref().map_or(1.0, |g| g[m]) as f64;
-                let ((hi, lo), r) = (sv.mean[s], sv.rstd[s]);
-                let (mut a, mut b) = (0.0f64, 0.0f64);
-                let end = start + spec.inner;
-                for (&xv, &d) in xs[start..end].iter().zip(&dys[start..end]) {
-                    let xhat = (((xv - hi) - lo) * r) as f64;
-                    a += d as f64;
-                    b += d as f64 * xhat;
-                }
-                dbeta[m] += a;
-                dgamma[m] += b;
-                sum_g[s] += g * a;
-                sum_gx[s] += g * b;
-            });
+            if need_params || (need_dx && sv.batch_stats) {
+                spec.for_each_block(|start, s, m| {
+                    let g = gamma.as_ref().map_or(1.0, |g| g[m]) as f64;
+                    let ((hi, lo), r) = (sv.mean[s], sv.rstd[s]);
+                    let (mut a, mut b) = (0.0f64, 0.0f64);
+                    let end = start + spec.inner;
+                    for (&xv, &d) in xs[start..end].iter().zip(&dys[start..end]) {
+                        let xhat = (((xv - hi) - lo) * r) as f64;
+                        a += d as f64;
+                        b += d as f64 * xhat;
+                    }
+                    dbeta[m] += a;
+                    dgamma[m] += b;
+                    sum_g[s] += g * a;
+                    sum_gx[s] += g * b;
+                });
+            }
             // Pass 2: dx.
+            if !need_dx {
+                return Vec::new();
+            }
             let mut dx = vec![0.0f32; xs.len()];
             spec.for_each_block(|start, s, m| {
                 let g = gamma.as_ref().map_or(1.0, |g| g[m]);

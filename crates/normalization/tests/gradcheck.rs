@@ -191,3 +191,65 @@ fn fused_matches_composed_reference() {
         &[4],
     );
 }
+
+/// The backward skips the passes nobody needs; the gradients that are computed must not
+/// change when the other inputs stop requiring grad (train and eval statistics).
+#[test]
+fn partial_requires_grad_gives_same_gradients() {
+    let x0 = randn(&[4, 3, 5], 0.3, 1.4, 41);
+    let (g0, b0) = affine(3, 42);
+    let gy = randn(&[4, 3, 5], 0.0, 1.0, 43);
+    let rm = Tensor::from_vec(vec![0.2, -0.1, 0.5], &[3]);
+    let rv = Tensor::from_vec(vec![1.5, 0.7, 2.0], &[3]);
+    for training in [true, false] {
+        // (x, γ, β) requires_grad flags.
+        let run = |flags: [bool; 3]| {
+            let leaf = |t: &Tensor, on: bool| {
+                let t = t.detach();
+                if on { t.requires_grad_() } else { t }
+            };
+            let (x, g, b) = (
+                leaf(&x0, flags[0]),
+                leaf(&g0, flags[1]),
+                leaf(&b0, flags[2]),
+            );
+            let y = batch_norm(
+                &x,
+                Some(&rm),
+                Some(&rv),
+                Some(&g),
+                Some(&b),
+                training,
+                0.0,
+                1e-5,
+            );
+            y.backward_with(&gy);
+            [x.grad(), g.grad(), b.grad()]
+        };
+        let full = run([true, true, true]);
+        for flags in [
+            [true, false, false],
+            [false, true, false],
+            [false, false, true],
+            [false, true, true],
+        ] {
+            let part = run(flags);
+            for k in 0..3 {
+                match (&part[k], flags[k]) {
+                    (Some(p), true) => {
+                        let f = full[k].clone().expect("full grad");
+                        assert_close(
+                            &format!("training {training}, flags {flags:?}, input {k}"),
+                            p,
+                            &f,
+                            0.0,
+                            0.0,
+                        );
+                    }
+                    (None, false) => {}
+                    (p, on) => panic!("input {k}: requires_grad {on} but grad {:?}", p.is_some()),
+                }
+            }
+        }
+    }
+}
