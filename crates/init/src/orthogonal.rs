@@ -64,6 +64,9 @@ pub fn orthogonal<R: Rng + ?Sized>(shape: &[usize], gain: f32, rng: &mut R) -> T
     let qr = tall.qr();
     let mut q = qr.q();
     let r = qr.r();
+    // nalgebra already returns R with a non-negative diagonal (and Q adjusted to match), so
+    // this is a no-op today; it keeps the result independent of the QR's sign convention
+    // (LAPACK's, which PyTorch uses, does not normalize).
     for j in 0..q.ncols() {
         if r[(j, j)] < 0.0 {
             q.column_mut(j).neg_mut();
@@ -103,6 +106,43 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The sign correction makes W Haar-distributed: every entry has mean 0 and E[W_ij²] = 1/n.
+    /// (A QR whose diag(R) signs follow the data rather than a fixed rule would bias Q.) A 1×1
+    /// weight is then ±gain with probability ½ each.
+    #[test]
+    fn sign_correction_gives_haar_entries() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let draws = 2000;
+        let (mut sum00, mut sum_sq, mut positive) = (0.0f64, 0.0f64, 0);
+        for _ in 0..draws {
+            let w = orthogonal(&[3, 3], 1.0, &mut rng).to_vec();
+            sum00 += f64::from(w[0]);
+            sum_sq += f64::from(w[4]).powi(2);
+            let one = orthogonal(&[1, 1], 2.0, &mut rng).to_vec();
+            assert!((one[0].abs() - 2.0).abs() < 1e-6, "1×1: {one:?}");
+            positive += usize::from(one[0] > 0.0);
+        }
+        let n = f64::from(draws);
+        // W_00 has variance 1/3: 5 standard errors of its mean is 5·√(1/(3n)) ≈ 0.065.
+        let mean00 = sum00 / n;
+        assert!(
+            mean00.abs() < 5.0 * (1.0 / (3.0 * n)).sqrt(),
+            "mean W_00 = {mean00}"
+        );
+        // W_11² has mean 1/3 and variance ≤ 1/9 (it lies in [0, 1]).
+        let ms = sum_sq / n;
+        assert!(
+            (ms - 1.0 / 3.0).abs() < 5.0 * (1.0 / (9.0 * n)).sqrt(),
+            "E[W_11²] = {ms}"
+        );
+        // Binomial(n, ½): sd √n/2 ≈ 22.
+        let pos = positive as f64;
+        assert!(
+            (pos - n / 2.0).abs() < 5.0 * n.sqrt() / 2.0,
+            "{positive} of {draws} positive"
+        );
     }
 
     #[test]

@@ -18,7 +18,9 @@ use rand_distr::{Distribution, StandardUniform};
 /// The variance is below std²: for the symmetric cut a = μ − 2σ, b = μ + 2σ it is
 /// ≈ 0.774·σ² (Var = σ²·[1 + (αφ(α) − βφ(β))/Z − ((φ(α) − φ(β))/Z)²], Z = Φ(β) − Φ(α)).
 ///
-/// `a == b` or `std == 0` give a constant (`a`, or `mean` clamped to `[a, b]`). An interval
+/// Either bound may be infinite (`a = 0, b = +∞` is the half-normal; both infinite is
+/// [`crate::normal`]). `a == b` or `std == 0` give a constant (`a`, or `mean` clamped to
+/// `[a, b]`). An interval
 /// more than ~37 standard deviations from the mean, whose probability underflows `f64`,
 /// gives its endpoint nearest the mean.
 ///
@@ -30,7 +32,7 @@ use rand_distr::{Distribution, StandardUniform};
 /// ```
 ///
 /// # Panics
-/// If `std < 0`, `a > b`, or any parameter is not finite.
+/// If `std < 0`, `mean` or `std` is not finite, `a > b`, `a = +∞`, `b = −∞` or a bound is NaN.
 #[track_caller]
 pub fn trunc_normal<R: Rng + ?Sized>(
     shape: &[usize],
@@ -41,9 +43,14 @@ pub fn trunc_normal<R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Tensor {
     assert!(
-        [mean, std, a, b].iter().all(|v| v.is_finite()) && std >= 0.0 && a <= b,
+        mean.is_finite()
+            && std.is_finite()
+            && std >= 0.0
+            && a <= b
+            && a < f32::INFINITY
+            && b > f32::NEG_INFINITY,
         "trunc_normal: bad N(mean = {mean}, std = {std}) on [{a}, {b}] for shape {shape:?}: \
-         need finite values, std >= 0 and a <= b"
+         need finite mean and std >= 0, and a <= b with a < +inf, b > -inf"
     );
     let n = numel(shape);
     if n == 0 || a == b || std == 0.0 {
@@ -59,8 +66,9 @@ pub fn trunc_normal<R: Rng + ?Sized>(
         .map(|_| {
             let z = if p_hi > p_lo {
                 let u: f64 = StandardUniform.sample(rng);
-                let p = p_lo + (p_hi - p_lo) * u;
-                if p > 0.0 { probit(p).clamp(lo, hi) } else { lo }
+                // Keep p inside (0, 1) so that Φ⁻¹ stays finite even with infinite bounds.
+                let p = (p_lo + (p_hi - p_lo) * u).clamp(f64::MIN_POSITIVE, 1.0 - f64::EPSILON);
+                probit(p).clamp(lo, hi)
             } else {
                 // The interval's mass underflowed: return the endpoint nearest the mean.
                 hi
