@@ -26,6 +26,11 @@
 //! (γ/σ)·(dy − mean(dy) − x̂·mean(dy·x̂)). When the statistics are constants (BatchNorm in
 //! evaluation mode, using running statistics) the Jacobian is diagonal: dx = γₘ·dy/σ.
 //!
+//! # Threads
+//! Below [`PAR_MIN_ELEMS`] elements (or with a single sample) everything runs on the calling
+//! thread. Above it, the outer index is cut into about four chunks per rayon thread: writes
+//! (y, dx) go to disjoint slices, and per-chunk f64 partial sums are combined in chunk order.
+//!
 //! Backward rules run without recording, so these ops are differentiable once (no
 //! double backward).
 //!
@@ -34,7 +39,10 @@
 //! (and, for BatchNorm in training, that channel's running statistics) is NaN, as in
 //! PyTorch; other sets are unaffected.
 
-use gradflow_tensor::Tensor;
+use std::ops::Range;
+
+use gradflow_tensor::{PAR_MIN_ELEMS, Tensor};
+use rayon::prelude::*;
 
 /// Which elements share a mean and variance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,14 +92,75 @@ impl Spec {
         }
     }
 
-    /// Visit every contiguous block of `inner` elements in memory order as
-    /// `f(block_start, set, m)`.
+    /// Visit every contiguous block of `inner` elements of outer indices `os`, in memory
+    /// order, as `f(block_start, set, m)` (`block_start` indexes the whole tensor).
     #[inline(always)]
-    fn for_each_block(&self, mut f: impl FnMut(usize, usize, usize)) {
-        for o in 0..self.outer {
+    fn for_each_block(&self, os: Range<usize>, mut f: impl FnMut(usize, usize, usize)) {
+        for o in os {
             for m in 0..self.mid {
                 f((o * self.mid + m) * self.inner, self.set_of(o, m), m);
             }
+        }
+    }
+
+    /// Index of the first element of set `s` (its shift k in the statistics pass).
+    fn first_index(&self, s: usize) -> usize {
+        match self.grouping {
+            Grouping::PerChannel => s * self.inner,
+            Grouping::PerSample { groups } => {
+                let (o, g) = (s / groups, s % groups);
+                (o * self.mid + g * (self.mid / groups)) * self.inner
+            }
+        }
+    }
+
+    /// The sets that outer indices `os` touch: all channels, or the samples' own groups.
+    fn sets_of(&self, os: &Range<usize>) -> Range<usize> {
+        match self.grouping {
+            Grouping::PerChannel => 0..self.mid,
+            Grouping::PerSample { groups } => os.start * groups..os.end * groups,
+        }
+    }
+
+    /// Outer indices per parallel chunk: everything in one chunk below
+    /// [`PAR_MIN_ELEMS`] elements, else about four chunks per thread.
+    fn outer_per_chunk(&self) -> usize {
+        let numel = self.outer * self.mid * self.inner;
+        if numel < PAR_MIN_ELEMS || self.outer < 2 {
+            return self.outer.max(1);
+        }
+        let chunks = rayon::current_num_threads().max(1) * 4;
+        self.outer.div_ceil(chunks).max(1)
+    }
+
+    /// `f` on consecutive ranges of outer indices, in parallel when large; results in order.
+    fn map_chunks<R: Send>(&self, f: impl Fn(Range<usize>) -> R + Sync) -> Vec<R> {
+        let per = self.outer_per_chunk();
+        let n = self.outer.div_ceil(per);
+        let range = |i: usize| i * per..((i + 1) * per).min(self.outer);
+        if n <= 1 {
+            return (0..n).map(|i| f(range(i))).collect();
+        }
+        (0..n).into_par_iter().map(|i| f(range(i))).collect()
+    }
+
+    /// Fill `out` (the whole tensor) chunk by chunk: `f(outer range, base, chunk)` where
+    /// `chunk` is `out[base..]` for that range.
+    fn fill_chunks(&self, out: &mut [f32], f: impl Fn(Range<usize>, usize, &mut [f32]) + Sync) {
+        let per = self.outer_per_chunk();
+        let row = self.mid * self.inner;
+        if row == 0 || out.is_empty() {
+            return;
+        }
+        let len = per * row;
+        let run = |(i, chunk): (usize, &mut [f32])| {
+            let o0 = i * per;
+            f(o0..o0 + chunk.len() / row, o0 * row, chunk);
+        };
+        if out.len() <= len {
+            run((0, out));
+        } else {
+            out.par_chunks_mut(len).enumerate().for_each(run);
         }
     }
 }
@@ -107,27 +176,40 @@ pub(crate) struct Stats {
 pub(crate) fn set_stats(x: &[f32], spec: &Spec) -> Stats {
     let sets = spec.num_sets();
     let n = spec.set_len() as f64;
-    let mut shift: Vec<Option<f32>> = vec![None; sets];
+    let shift: Vec<f64> = (0..sets)
+        .map(|s| x.get(spec.first_index(s)).copied().unwrap_or(0.0) as f64)
+        .collect();
+    // Per chunk: Σ(x − k), Σ(x − k)² over the sets it touches; combined in chunk order.
+    let partials = spec.map_chunks(|os| {
+        let touched = spec.sets_of(&os);
+        let mut s1 = vec![0.0f64; touched.len()];
+        let mut s2 = vec![0.0f64; touched.len()];
+        spec.for_each_block(os, |start, s, _| {
+            let k = shift[s];
+            let (mut a, mut b) = (0.0f64, 0.0f64);
+            for &v in &x[start..start + spec.inner] {
+                let d = v as f64 - k;
+                a += d;
+                b += d * d;
+            }
+            s1[s - touched.start] += a;
+            s2[s - touched.start] += b;
+        });
+        (touched.start, s1, s2)
+    });
     let mut s1 = vec![0.0f64; sets];
     let mut s2 = vec![0.0f64; sets];
-    spec.for_each_block(|start, s, _| {
-        let block = &x[start..start + spec.inner];
-        let k = *shift[s].get_or_insert(block.first().copied().unwrap_or(0.0)) as f64;
-        let (mut a, mut b) = (0.0f64, 0.0f64);
-        for &v in block {
-            let d = v as f64 - k;
-            a += d;
-            b += d * d;
+    for (lo, a, b) in partials {
+        for (i, (a, b)) in a.into_iter().zip(b).enumerate() {
+            s1[lo + i] += a;
+            s2[lo + i] += b;
         }
-        s1[s] += a;
-        s2[s] += b;
-    });
+    }
     let mut mean = vec![0.0; sets];
     let mut var = vec![0.0; sets];
     for s in 0..sets {
-        let k = shift[s].unwrap_or(0.0) as f64;
         let d = s1[s] / n;
-        mean[s] = k + d;
+        mean[s] = shift[s] + d;
         // Rounding can push E[d²] − E[d]² a hair below zero for constant sets; clamp without
         // `max`, which would turn a NaN (from a NaN or ∞ input) into 0.
         let v = s2[s] / n - d * d;
@@ -180,14 +262,16 @@ pub(crate) fn normalize(
     let beta = bias.map(|b| b.to_vec());
     let y = x.with_data(|xs| {
         let mut y = vec![0.0f32; xs.len()];
-        spec.for_each_block(|start, s, m| {
-            let g = gamma.as_ref().map_or(1.0, |g| g[m]);
-            let b = beta.as_ref().map_or(0.0, |b| b[m]);
-            let ((hi, lo), scale) = (mean[s], rstd[s] * g);
-            let end = start + spec.inner;
-            for (yv, &xv) in y[start..end].iter_mut().zip(&xs[start..end]) {
-                *yv = ((xv - hi) - lo) * scale + b;
-            }
+        spec.fill_chunks(&mut y, |os, base, out| {
+            spec.for_each_block(os, |start, s, m| {
+                let g = gamma.as_ref().map_or(1.0, |g| g[m]);
+                let b = beta.as_ref().map_or(0.0, |b| b[m]);
+                let ((hi, lo), scale) = (mean[s], rstd[s] * g);
+                let (src, dst) = (&xs[start..start + spec.inner], start - base);
+                for (yv, &xv) in out[dst..dst + spec.inner].iter_mut().zip(src) {
+                    *yv = ((xv - hi) - lo) * scale + b;
+                }
+            });
         });
         y
     });
@@ -227,6 +311,16 @@ pub(crate) fn normalize(
     })
 }
 
+/// One chunk's share of the backward sums.
+struct Partial {
+    /// First set index of `sum_g`/`sum_gx`.
+    sets: usize,
+    sum_g: Vec<f64>,
+    sum_gx: Vec<f64>,
+    dgamma: Vec<f64>,
+    dbeta: Vec<f64>,
+}
+
 /// Fused backward: returns (dx, dγ, dβ) as flat vectors. Pass 1 (set and channel sums) is
 /// skipped when nothing needs it (constant statistics and no parameter gradient), pass 2
 /// when x needs no gradient; skipped results come back empty.
@@ -248,46 +342,70 @@ fn backward(
         dy.with_data(|dys| {
             // Pass 1: per-set Σg, Σg·x̂ and per-channel Σdy·x̂, Σdy.
             if need_params || (need_dx && sv.batch_stats) {
-                spec.for_each_block(|start, s, m| {
-                    let g = gamma.as_ref().map_or(1.0, |g| g[m]) as f64;
-                    let ((hi, lo), r) = (sv.mean[s], sv.rstd[s]);
-                    let (mut a, mut b) = (0.0f64, 0.0f64);
-                    let end = start + spec.inner;
-                    for (&xv, &d) in xs[start..end].iter().zip(&dys[start..end]) {
-                        let xhat = (((xv - hi) - lo) * r) as f64;
-                        a += d as f64;
-                        b += d as f64 * xhat;
-                    }
-                    dbeta[m] += a;
-                    dgamma[m] += b;
-                    sum_g[s] += g * a;
-                    sum_gx[s] += g * b;
+                let partials = spec.map_chunks(|os| {
+                    let touched = spec.sets_of(&os);
+                    let mut p = Partial {
+                        sets: touched.start,
+                        sum_g: vec![0.0; touched.len()],
+                        sum_gx: vec![0.0; touched.len()],
+                        dgamma: vec![0.0; spec.mid],
+                        dbeta: vec![0.0; spec.mid],
+                    };
+                    spec.for_each_block(os, |start, s, m| {
+                        let g = gamma.as_ref().map_or(1.0, |g| g[m]) as f64;
+                        let ((hi, lo), r) = (sv.mean[s], sv.rstd[s]);
+                        let (mut a, mut b) = (0.0f64, 0.0f64);
+                        let end = start + spec.inner;
+                        for (&xv, &d) in xs[start..end].iter().zip(&dys[start..end]) {
+                            let xhat = (((xv - hi) - lo) * r) as f64;
+                            a += d as f64;
+                            b += d as f64 * xhat;
+                        }
+                        p.dbeta[m] += a;
+                        p.dgamma[m] += b;
+                        p.sum_g[s - touched.start] += g * a;
+                        p.sum_gx[s - touched.start] += g * b;
+                    });
+                    p
                 });
+                for p in partials {
+                    for i in 0..p.sum_g.len() {
+                        sum_g[p.sets + i] += p.sum_g[i];
+                        sum_gx[p.sets + i] += p.sum_gx[i];
+                    }
+                    for m in 0..spec.mid {
+                        dgamma[m] += p.dgamma[m];
+                        dbeta[m] += p.dbeta[m];
+                    }
+                }
             }
             // Pass 2: dx.
             if !need_dx {
                 return Vec::new();
             }
             let mut dx = vec![0.0f32; xs.len()];
-            spec.for_each_block(|start, s, m| {
-                let g = gamma.as_ref().map_or(1.0, |g| g[m]);
-                let ((hi, lo), r) = (sv.mean[s], sv.rstd[s]);
-                let end = start + spec.inner;
-                let out = &mut dx[start..end];
-                if sv.batch_stats {
-                    let mg = (sum_g[s] / n) as f32;
-                    let mgx = (sum_gx[s] / n) as f32;
-                    for ((o, &xv), &d) in out.iter_mut().zip(&xs[start..end]).zip(&dys[start..end])
-                    {
-                        let xhat = ((xv - hi) - lo) * r;
-                        *o = r * (g * d - mg - xhat * mgx);
+            spec.fill_chunks(&mut dx, |os, base, out| {
+                spec.for_each_block(os, |start, s, m| {
+                    let g = gamma.as_ref().map_or(1.0, |g| g[m]);
+                    let ((hi, lo), r) = (sv.mean[s], sv.rstd[s]);
+                    let (end, dst) = (start + spec.inner, start - base);
+                    let out = &mut out[dst..dst + spec.inner];
+                    if sv.batch_stats {
+                        let mg = (sum_g[s] / n) as f32;
+                        let mgx = (sum_gx[s] / n) as f32;
+                        for ((o, &xv), &d) in
+                            out.iter_mut().zip(&xs[start..end]).zip(&dys[start..end])
+                        {
+                            let xhat = ((xv - hi) - lo) * r;
+                            *o = r * (g * d - mg - xhat * mgx);
+                        }
+                    } else {
+                        let scale = g * r;
+                        for (o, &d) in out.iter_mut().zip(&dys[start..end]) {
+                            *o = d * scale;
+                        }
                     }
-                } else {
-                    let scale = g * r;
-                    for (o, &d) in out.iter_mut().zip(&dys[start..end]) {
-                        *o = d * scale;
-                    }
-                }
+                });
             });
             dx
         })

@@ -253,3 +253,37 @@ fn partial_requires_grad_gives_same_gradients() {
         }
     }
 }
+
+/// Inputs above `PAR_MIN_ELEMS` are split over rayon threads in chunks of whole samples
+/// (the last chunk shorter here); the result must still match the composed reference.
+#[test]
+fn large_inputs_take_the_parallel_path() {
+    const { assert!(17 * 4 * 24 * 24 >= gradflow_tensor::PAR_MIN_ELEMS) };
+    let x = randn(&[17, 4, 24, 24], -0.6, 1.3, 51);
+    cross_check(
+        "batch_norm, parallel",
+        |x, g, b| batch_norm(x, None, None, Some(g), Some(b), true, 0.1, 1e-5),
+        |x, g, b| batch_norm_ref(x, g, b, 1e-5),
+        &x,
+        4,
+        &[4],
+    );
+    let x = randn(&[9, 6, 25, 25], 0.4, 0.8, 52);
+    cross_check(
+        "group_norm, parallel",
+        |x, g, b| group_norm(x, 3, Some(g), Some(b), 1e-5),
+        |x, g, b| group_norm_ref(x, 3, g, b, 1e-5),
+        &x,
+        6,
+        &[6],
+    );
+    let x = randn(&[1031, 32], 2.0, 3.0, 53);
+    cross_check(
+        "layer_norm, parallel",
+        |x, g, b| layer_norm(x, &[32], Some(g), Some(b), 1e-5),
+        |x, g, b| layer_norm_ref(x, 1, g, b, 1e-5),
+        &x,
+        32,
+        &[32],
+    );
+}
