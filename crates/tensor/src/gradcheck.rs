@@ -11,6 +11,10 @@
 //! - tolerance: |a − n| ≤ `rounding_ulps`·ε·Sᵢ/h + `atol` + `rtol`·|n|, where
 //!   Sᵢ = Σⱼ |f(x ± h eᵢ)ⱼ·gⱼ| over the outputs that moved, i.e. the size of what was
 //!   subtracted. Outputs that do not depend on xᵢ come out bit-identical and add nothing.
+//!   When no output moved at all, the difference only says that every change was below one
+//!   rounding step (|Δyⱼ| < ulp(yⱼ) ≤ ε·|yⱼ|): a true gradient below ≈ ε·|y|/h (e.g. a tiny
+//!   softmax probability through a mean loss of size 1) is invisible, so Sᵢ falls back to
+//!   maxⱼ |f(x)ⱼ·gⱼ|, the size of the largest output that could have hidden a change.
 //!
 //! Points where f has a kink (ReLU at 0, |x| at 0, max at ties) have no derivative to check;
 //! test inputs must stay at least h away from them.
@@ -112,6 +116,13 @@ pub fn gradcheck(f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor], cfg: GradCh
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let g = Tensor::randn(y.shape(), 0.0, 1.0, &mut rng);
     let gv: Vec<f64> = g.to_vec().iter().map(|&v| v as f64).collect();
+    // Largest |f(x)ⱼ·gⱼ|: the rounding scale when no output moves (see the module docs).
+    let hidden_scale = y
+        .to_vec()
+        .iter()
+        .zip(&gv)
+        .map(|(&v, &gj)| (v as f64 * gj).abs())
+        .fold(0.0f64, f64::max);
     if y.requires_grad() {
         y.backward_with(&g);
     }
@@ -153,6 +164,9 @@ pub fn gradcheck(f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor], cfg: GradCh
                     diff += (yp[j] as f64 - ym[j] as f64) * gv[j];
                     scale += (yp[j].abs() as f64 + ym[j].abs() as f64) * 0.5 * gv[j].abs();
                 }
+            }
+            if scale == 0.0 {
+                scale = hidden_scale;
             }
             let dh = xp as f64 - xm as f64;
             let numeric = diff / dh;

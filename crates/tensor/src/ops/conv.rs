@@ -92,7 +92,8 @@ impl Geometry {
     }
 }
 
-/// Output length of one spatial dimension, or `None` when the kernel does not fit.
+/// Output length of one spatial dimension, or `None` when the kernel does not fit or the
+/// kernel size, stride or dilation is 0.
 pub(crate) fn conv_out_len(
     len: usize,
     kernel: usize,
@@ -100,6 +101,10 @@ pub(crate) fn conv_out_len(
     pad: usize,
     dilation: usize,
 ) -> Option<usize> {
+    if kernel == 0 || dilation == 0 {
+        // kernel − 1 would underflow, and dilation 0 would stack every tap on one pixel.
+        return None;
+    }
     let span = dilation * (kernel - 1) + 1;
     (len + 2 * pad >= span && stride > 0).then(|| (len + 2 * pad - span) / stride + 1)
 }
@@ -328,7 +333,7 @@ fn conv_backward(
         dcol: Vec::new(),
     };
     let dw = if g.n >= 2 {
-        let merged = if want_dx {
+        if want_dx {
             dx.par_chunks_mut(chw)
                 .enumerate()
                 .fold(new_scratch, |mut acc, (ni, dxn)| {
@@ -346,8 +351,7 @@ fn conv_backward(
                 })
                 .map(|s| s.dw)
                 .reduce(Vec::new, add_vecs)
-        };
-        merged
+        }
     } else {
         let mut acc = new_scratch();
         for ni in 0..g.n {
@@ -387,7 +391,8 @@ impl Tensor {
     ///
     /// # Panics
     /// On wrong ranks, channel counts that do not match or do not divide by `groups`, or a
-    /// kernel larger than the padded input; the message names `conv2d` and the shapes.
+    /// kernel larger than the padded input, or a zero kernel size, stride or dilation; the
+    /// message names `conv2d` and the shapes.
     ///
     /// ```
     /// use gradflow_tensor::{Conv2dParams, Tensor};
@@ -432,7 +437,7 @@ impl Tensor {
         let oh = conv_out_len(xs[2], ws[2], params.stride.0, params.padding.0, params.dilation.0);
         let ow = conv_out_len(xs[3], ws[3], params.stride.1, params.padding.1, params.dilation.1);
         let (Some(oh), Some(ow)) = (oh, ow) else {
-            shape_panic("conv2d", xs, ws, "kernel larger than the padded input (or stride 0)");
+            shape_panic("conv2d", xs, ws, "kernel larger than the padded input (or a zero kernel size, stride or dilation)");
         };
         let g = Geometry {
             n: xs[0],

@@ -51,7 +51,7 @@ impl Tensor {
             conv_out_len(xs[3], k.1, s.1, p.1, 1),
         ) {
             (Some(oh), Some(ow)) if k.0 > 0 && k.1 > 0 => (oh, ow),
-            _ => shape_panic(op, xs, &[k.0, k.1], "kernel larger than the padded input"),
+            _ => shape_panic(op, xs, &[k.0, k.1], "kernel larger than the padded input (or a zero kernel size or stride)"),
         }
     }
 
