@@ -39,8 +39,9 @@ use crate::kernel::{self, Grouping, Spec, Stats};
 ///
 /// # Panics
 /// If `x` has rank < 2, a per-channel tensor does not have C elements, training mode sees
-/// only one value per channel (N·∏spatial = 1: the variance is undefined), or evaluation
-/// mode is asked for without running statistics.
+/// only one value per channel (N·∏spatial ≤ 1: the variance is undefined), evaluation
+/// mode is asked for without running statistics, or training mode is given non-contiguous
+/// running statistics (they are updated in place).
 ///
 /// ```
 /// use gradflow_normalization::batch_norm;
