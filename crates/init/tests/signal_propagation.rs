@@ -142,3 +142,37 @@ fn tanh_xavier_stays_bounded_normal_saturates() {
         "tanh + N(0, 1): q_50 = {q_last}, fraction with |a| > 0.9: {frac}, want most"
     );
 }
+
+/// The backward pass obeys the same recursion with fan_out: ∂L/∂a_{l−1} = W_lᵀ·(relu′(z_l) ⊙
+/// ∂L/∂a_l) multiplies the gradient's second moment by fan_out·Var[W]·½ per layer. With
+/// square layers fan_in = fan_out, so He keeps the input gradient O(1) while Xavier's
+/// vanishes like 2⁻⁵⁰ — the vanishing gradient, present before the first training step.
+#[test]
+fn relu_gradient_survives_he_vanishes_xavier() {
+    let grad_ratio = |seed: u64, init: fn(&mut StdRng) -> Tensor| {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let x = Tensor::randn(&[64, WIDTH], 0.0, 1.0, &mut rng).requires_grad_();
+        let mut a = x.clone();
+        for _ in 0..DEPTH {
+            a = relu(&a.matmul(&init(&mut rng).t()));
+        }
+        // L = Σ a_L ⊙ g with g ~ N(0, 1), so ∂L/∂a_L = g has second moment ≈ 1.
+        let g = Tensor::randn(a.shape(), 0.0, 1.0, &mut rng);
+        a.mul(&g).sum_all().backward();
+        let dx = x.grad().expect("x requires grad");
+        second_moment(&dx) / second_moment(&g)
+    };
+    for seed in [21, 22] {
+        let he_ratio = grad_ratio(seed, he);
+        assert!(
+            (0.05..=20.0).contains(&he_ratio),
+            "seed {seed}: He + ReLU E[(∂L/∂x)²]/E[g²] = {he_ratio}, want O(1)"
+        );
+        let xavier_ratio = grad_ratio(seed, xavier);
+        let predicted = 0.5f64.powi(DEPTH as i32);
+        assert!(
+            xavier_ratio < 1e-12 && (xavier_ratio / predicted).log10().abs() < 1.0,
+            "seed {seed}: Xavier + ReLU gradient ratio {xavier_ratio}, predicted {predicted}"
+        );
+    }
+}
