@@ -211,3 +211,11 @@ fn max_pool_rejects_an_empty_kernel() {
 fn avg_pool_kernel_too_large() {
     Tensor::zeros(&[1, 1, 2, 2]).avg_pool2d((3, 3), (1, 1), (0, 0));
 }
+
+#[test]
+#[should_panic(
+    expected = "linear: incompatible shapes [2, 3] and [4, 5]: input must be [..., in] and weight [out, in]"
+)]
+fn linear_feature_mismatch() {
+    Tensor::zeros(&[2, 3]).linear(&Tensor::zeros(&[4, 5]), None);
+}

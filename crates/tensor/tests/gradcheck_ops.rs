@@ -296,6 +296,53 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// The fused `linear` (y = x·Wᵀ + b) over any leading shape (rank-1 input included), with
+    /// x and W optionally arriving as transposed (strided) views.
+    #[test]
+    fn linear_fused(
+        lead in prop::collection::vec(1usize..=3, 0..=2),
+        (inp, out) in (1usize..=5, 1usize..=5),
+        (x_view, w_view, bias) in (any::<bool>(), any::<bool>(), any::<bool>()),
+        seed in any::<u64>(),
+    ) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        // A strided x needs rank 2 at least: store [in, rows] and view it transposed.
+        let x_view = x_view && lead.len() == 1;
+        let mut xs = lead.clone();
+        xs.push(inp);
+        if x_view {
+            xs.reverse();
+        }
+        let x = uniform(&mut rng, &xs, -2.0, 2.0);
+        let w = uniform(&mut rng, &if w_view { [inp, out] } else { [out, inp] }, -1.0, 1.0);
+        let mut inputs = vec![x, w];
+        if bias {
+            inputs.push(uniform(&mut rng, &[out], -1.0, 1.0));
+        }
+        let f = |t: &[Tensor]| {
+            let x = if x_view { t[0].t() } else { t[0].clone() };
+            let w = if w_view { t[1].t() } else { t[1].clone() };
+            x.linear(&w, t.get(2))
+        };
+        // Forward equals matmul + bias.
+        let fused = f(&inputs);
+        let xv = if x_view { inputs[0].t() } else { inputs[0].clone() };
+        let wv = if w_view { inputs[1].t() } else { inputs[1].clone() };
+        let x2 = if xv.rank() == 1 { xv.unsqueeze(0) } else { xv.clone() };
+        let mut composed = x2.matmul(&wv.t());
+        if bias {
+            composed = composed.add(&inputs[2]);
+        }
+        for (a, b) in fused.to_vec().iter().zip(composed.to_vec()) {
+            prop_assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "linear {} vs matmul {}", a, b);
+        }
+        check(&format!("linear (x view {x_view}, w view {w_view}, bias {bias})"), f, &inputs)?;
+    }
+}
+
 // ----- views and shape ops ------------------------------------------------------------------
 
 proptest! {
