@@ -83,7 +83,12 @@ pub struct LayerStats {
 
 fn norm(t: Option<Tensor>) -> f32 {
     t.map_or(0.0, |g| {
-        g.with_data(|d| d.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt() as f32)
+        g.with_data(|d| {
+            d.iter()
+                .map(|&v| (v as f64) * (v as f64))
+                .sum::<f64>()
+                .sqrt() as f32
+        })
     })
 }
 
@@ -100,7 +105,11 @@ pub fn layer_stats(traces: &[LayerTrace], saturation: Saturation) -> Vec<LayerSt
                 let var = a.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
                 let saturated = a
                     .iter()
-                    .filter(|&&y| saturation.derivative(y).is_some_and(|d| d < SATURATION_THRESHOLD))
+                    .filter(|&&y| {
+                        saturation
+                            .derivative(y)
+                            .is_some_and(|d| d < SATURATION_THRESHOLD)
+                    })
                     .count() as f64
                     / n;
                 let rows = a.len() / units.max(1);

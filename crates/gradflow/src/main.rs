@@ -85,12 +85,22 @@ enum CliError {
 fn validate(a: &VanishingArgs) -> Result<(), CliError> {
     let bad = |m: String| Err(CliError::Usage(m));
     if a.depth < 2 {
-        return bad(format!("--depth {} is too small: a deep MLP needs at least 2 linear layers", a.depth));
+        return bad(format!(
+            "--depth {} is too small: a deep MLP needs at least 2 linear layers",
+            a.depth
+        ));
     }
     if a.deep_depth < 2 {
-        return bad(format!("--deep-depth {} is too small: it needs at least 2 linear layers", a.deep_depth));
+        return bad(format!(
+            "--deep-depth {} is too small: it needs at least 2 linear layers",
+            a.deep_depth
+        ));
     }
-    for (flag, v) in [("--width", a.width), ("--steps", a.steps), ("--batch", a.batch)] {
+    for (flag, v) in [
+        ("--width", a.width),
+        ("--steps", a.steps),
+        ("--batch", a.batch),
+    ] {
         if v == 0 {
             return bad(format!("{flag} must be at least 1"));
         }
@@ -113,7 +123,12 @@ fn load_data(a: &VanishingArgs) -> Result<(Dataset, Dataset, String), CliError> 
     Ok(match folder {
         Some(dir) => {
             let (train, test) = data::load_idx_folder(&dir)?;
-            let what = format!("{} ({} train / {} test images)", train.name, train.len(), test.len());
+            let what = format!(
+                "{} ({} train / {} test images)",
+                train.name,
+                train.len(),
+                test.len()
+            );
             (train, test, what)
         }
         None => {
@@ -154,7 +169,10 @@ fn vanishing(a: VanishingArgs) -> Result<(), CliError> {
     }
     let sweeps: Vec<Vec<f64>> = configs
         .iter()
-        .map(|c| opts.lr.map_or_else(|| c.optimizer.default_lrs(), |lr| vec![lr]))
+        .map(|c| {
+            opts.lr
+                .map_or_else(|| c.optimizer.default_lrs(), |lr| vec![lr])
+        })
         .collect();
     let total: u64 = configs
         .iter()
@@ -175,7 +193,9 @@ fn vanishing(a: VanishingArgs) -> Result<(), CliError> {
         let mut runs = Vec::new();
         for lr in lrs {
             bar.set_message(format!("{} lr={lr}", cfg.name));
-            let run = lab::run(&cfg, lr, &opts, &train, &test, || bar.inc(cfg.spec.depth as u64));
+            let run = lab::run(&cfg, lr, &opts, &train, &test, || {
+                bar.inc(cfg.spec.depth as u64)
+            });
             runs.push(run);
         }
         report.configs.push((cfg, runs));

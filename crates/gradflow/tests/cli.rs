@@ -19,8 +19,18 @@ fn stderr(o: &Output) -> String {
 
 /// Tiny, fast lab settings.
 const SMALL: &[&str] = &[
-    "vanishing", "--embedded", "--depth", "4", "--width", "16", "--deep-depth", "6", "--steps", "6",
-    "--batch", "16",
+    "vanishing",
+    "--embedded",
+    "--depth",
+    "4",
+    "--width",
+    "16",
+    "--deep-depth",
+    "6",
+    "--steps",
+    "6",
+    "--batch",
+    "16",
 ];
 
 fn assert_one_line_error(o: &Output, needle: &str) {
@@ -28,18 +38,27 @@ fn assert_one_line_error(o: &Output, needle: &str) {
     let err = stderr(o);
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
-    assert!(lines[0].starts_with("error: ") && lines[0].contains(needle), "{err}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains(needle),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]
 fn depth_zero_is_a_clear_error() {
-    assert_one_line_error(&gradflow(&["vanishing", "--depth", "0"]), "--depth 0 is too small");
+    assert_one_line_error(
+        &gradflow(&["vanishing", "--depth", "0"]),
+        "--depth 0 is too small",
+    );
 }
 
 #[test]
 fn negative_learning_rate_is_a_clear_error() {
-    assert_one_line_error(&gradflow(&["vanishing", "--lr", "-0.1"]), "--lr -0.1 must be a positive");
+    assert_one_line_error(
+        &gradflow(&["vanishing", "--lr", "-0.1"]),
+        "--lr -0.1 must be a positive",
+    );
 }
 
 #[test]
@@ -58,7 +77,8 @@ fn missing_data_folder_names_the_folder() {
 #[test]
 fn corrupt_idx_file_names_the_file() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let write = |name: &str, bytes: &[u8]| std::fs::write(dir.path().join(name), bytes).expect("write");
+    let write =
+        |name: &str, bytes: &[u8]| std::fs::write(dir.path().join(name), bytes).expect("write");
     // Images announce 2×28×28 bytes but hold 10: truncated.
     let mut images = encode_idx_u8(&[2, 28, 28], &[0; 2 * 28 * 28]);
     images.truncate(16 + 10);
@@ -73,19 +93,33 @@ fn small_run_writes_the_report() {
     let out = tempfile::tempdir().expect("temp dir");
     let report_dir = out.path().join("report");
     let mut args = SMALL.to_vec();
-    args.extend(["--only", "sigmoid-small,relu-he", "--out", report_dir.to_str().unwrap_or(".")]);
+    args.extend([
+        "--only",
+        "sigmoid-small,relu-he",
+        "--out",
+        report_dir.to_str().unwrap_or("."),
+    ]);
     let o = gradflow(&args);
     assert!(o.status.success(), "stderr: {}", stderr(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("teacher task"), "says which data: {stdout}");
-    assert!(stdout.contains("sigmoid-small") && stdout.contains("relu-he"), "{stdout}");
+    assert!(
+        stdout.contains("sigmoid-small") && stdout.contains("relu-he"),
+        "{stdout}"
+    );
     for f in ["results.json", "layers.csv", "curves.csv", "report.md"] {
         let p = report_dir.join(f);
-        assert!(p.is_file() && std::fs::metadata(&p).map_or(0, |m| m.len()) > 0, "{f}");
+        assert!(
+            p.is_file() && std::fs::metadata(&p).map_or(0, |m| m.len()) > 0,
+            "{f}"
+        );
     }
     // Depth 4 has 3 traced hidden layers; every logged step lists each once per run.
     let csv = std::fs::read_to_string(report_dir.join("layers.csv")).unwrap_or_default();
-    assert!(csv.lines().any(|l| l.starts_with("relu-he,") && l.split(',').nth(3) == Some("3")));
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("relu-he,") && l.split(',').nth(3) == Some("3"))
+    );
 }
 
 #[test]
@@ -93,7 +127,14 @@ fn divergence_is_reported_not_a_crash() {
     let out = tempfile::tempdir().expect("temp dir");
     let mut args = SMALL.to_vec();
     let out_arg = out.path().join("r");
-    args.extend(["--only", "exploding", "--lr", "1000", "--out", out_arg.to_str().unwrap_or(".")]);
+    args.extend([
+        "--only",
+        "exploding",
+        "--lr",
+        "1000",
+        "--out",
+        out_arg.to_str().unwrap_or("."),
+    ]);
     let o = gradflow(&args);
     assert!(o.status.success(), "stderr: {}", stderr(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -112,8 +153,14 @@ fn reads_gzip_idx_folders() {
     };
     let pixels: Vec<u8> = (0..3 * 4).map(|i| (i * 20) as u8).collect();
     for split in ["train", "t10k"] {
-        gz(&format!("{split}-images-idx3-ubyte.gz"), encode_idx_u8(&[3, 2, 2], &pixels));
-        gz(&format!("{split}-labels-idx1-ubyte.gz"), encode_idx_u8(&[3], &[1, 0, 9]));
+        gz(
+            &format!("{split}-images-idx3-ubyte.gz"),
+            encode_idx_u8(&[3, 2, 2], &pixels),
+        );
+        gz(
+            &format!("{split}-labels-idx1-ubyte.gz"),
+            encode_idx_u8(&[3], &[1, 0, 9]),
+        );
     }
     let (train, test) = gradflow::data::load_idx_folder(dir.path()).expect("loads");
     assert_eq!((train.len(), train.dim, test.len()), (3, 4, 3));

@@ -307,7 +307,11 @@ fn run_backward(root: Arc<Node>, seed: Tensor) {
             )
         });
         let output = lock(&node.output).take();
-        let needs: Vec<bool> = node.edges.iter().map(|e| !matches!(e, Edge::None)).collect();
+        let needs: Vec<bool> = node
+            .edges
+            .iter()
+            .map(|e| !matches!(e, Edge::None))
+            .collect();
         let ctx = BackwardCtx {
             grad_output: &g,
             output: output.as_ref(),

@@ -107,7 +107,11 @@ impl std::fmt::Display for GradCheckReport {
 /// let report = gradcheck(|t| t[0].exp().mul(&t[0]), &[x], GradCheck::default());
 /// assert!(report.passed, "{report}");
 /// ```
-pub fn gradcheck(f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor], cfg: GradCheck) -> GradCheckReport {
+pub fn gradcheck(
+    f: impl Fn(&[Tensor]) -> Tensor,
+    inputs: &[Tensor],
+    cfg: GradCheck,
+) -> GradCheckReport {
     let leaves: Vec<Tensor> = inputs
         .iter()
         .map(|t| Tensor::from_vec(t.to_vec(), t.shape()).requires_grad_())
@@ -134,7 +138,10 @@ pub fn gradcheck(f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor], cfg: GradCh
     };
     let mut worst_ratio = -1.0;
     for (ti, leaf) in leaves.iter().enumerate() {
-        let analytic = leaf.grad().map(|t| t.to_vec()).unwrap_or_else(|| vec![0.0; leaf.numel()]);
+        let analytic = leaf
+            .grad()
+            .map(|t| t.to_vec())
+            .unwrap_or_else(|| vec![0.0; leaf.numel()]);
         let base = leaf.to_vec();
         for i in 0..base.len() {
             let x = base[i] as f64;
@@ -171,10 +178,15 @@ pub fn gradcheck(f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor], cfg: GradCh
             let dh = xp as f64 - xm as f64;
             let numeric = diff / dh;
             let a = analytic[i] as f64;
-            let tolerance = cfg.rounding_ulps * eps * scale / dh + cfg.atol + cfg.rtol * numeric.abs();
+            let tolerance =
+                cfg.rounding_ulps * eps * scale / dh + cfg.atol + cfg.rtol * numeric.abs();
             let err = (a - numeric).abs();
             report.max_abs_err = report.max_abs_err.max(err);
-            let ratio = if err.is_nan() { f64::INFINITY } else { err / tolerance };
+            let ratio = if err.is_nan() {
+                f64::INFINITY
+            } else {
+                err / tolerance
+            };
             if ratio > 1.0 {
                 report.passed = false;
             }
@@ -200,16 +212,19 @@ mod tests {
     #[test]
     fn catches_a_wrong_backward() {
         // y = x², but the backward claims 3x: gradcheck must fail and name the element.
-        let wrong = |t: &[Tensor]| {
-            let x = t[0].detach();
-            Tensor::from_vec(t[0].to_vec().iter().map(|v| v * v).collect(), t[0].shape()).record(
-                "wrong_square",
-                &[&t[0]],
-                false,
-                move |c| vec![Some(c.grad_output().mul(&x.mul_scalar(3.0)))],
-            )
-        };
-        let r = gradcheck(wrong, &[Tensor::from_vec(vec![1.0, 2.0], &[2])], GradCheck::default());
+        let wrong =
+            |t: &[Tensor]| {
+                let x = t[0].detach();
+                Tensor::from_vec(t[0].to_vec().iter().map(|v| v * v).collect(), t[0].shape())
+                    .record("wrong_square", &[&t[0]], false, move |c| {
+                        vec![Some(c.grad_output().mul(&x.mul_scalar(3.0)))]
+                    })
+            };
+        let r = gradcheck(
+            wrong,
+            &[Tensor::from_vec(vec![1.0, 2.0], &[2])],
+            GradCheck::default(),
+        );
         assert!(!r.passed);
         let m = r.worst.unwrap();
         assert!((m.analytic / m.numeric - 1.5).abs() < 1e-2, "{m:?}");

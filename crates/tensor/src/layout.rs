@@ -45,8 +45,16 @@ pub fn broadcast_shape(op: &str, a: &[usize], b: &[usize]) -> Vec<usize> {
     let rank = a.len().max(b.len());
     let mut out = vec![0; rank];
     for k in 0..rank {
-        let da = if k + a.len() >= rank { a[k + a.len() - rank] } else { 1 };
-        let db = if k + b.len() >= rank { b[k + b.len() - rank] } else { 1 };
+        let da = if k + a.len() >= rank {
+            a[k + a.len() - rank]
+        } else {
+            1
+        };
+        let db = if k + b.len() >= rank {
+            b[k + b.len() - rank]
+        } else {
+            1
+        };
         out[k] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -55,9 +63,7 @@ pub fn broadcast_shape(op: &str, a: &[usize], b: &[usize]) -> Vec<usize> {
                 op,
                 a,
                 b,
-                &format!(
-                    "dimension {k} of the broadcast differs ({da} vs {db}) and neither is 1"
-                ),
+                &format!("dimension {k} of the broadcast differs ({da} vs {db}) and neither is 1"),
             ),
         };
     }
@@ -140,7 +146,12 @@ impl Layout {
     pub fn broadcast_strides(&self, op: &str, out_shape: &[usize]) -> Vec<usize> {
         let rank = out_shape.len();
         if self.rank() > rank {
-            shape_panic(op, &self.shape, out_shape, "cannot broadcast to a lower rank");
+            shape_panic(
+                op,
+                &self.shape,
+                out_shape,
+                "cannot broadcast to a lower rank",
+            );
         }
         let lead = rank - self.rank();
         (0..rank)

@@ -138,7 +138,10 @@ pub trait Module: Send + Sync {
 
     /// Trainable parameters, in visit order (what an optimizer takes).
     fn parameters(&self) -> Vec<Tensor> {
-        self.named_parameters().into_iter().map(|(_, t)| t).collect()
+        self.named_parameters()
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect()
     }
 
     /// Buffers with their dotted names.

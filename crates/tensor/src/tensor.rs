@@ -160,8 +160,7 @@ impl Tensor {
     /// # Panics
     /// If `std` is negative or not finite.
     pub fn randn<R: Rng + ?Sized>(shape: &[usize], mean: f32, std: f32, rng: &mut R) -> Tensor {
-        let dist = Normal::new(mean, std)
-            .unwrap_or_else(|e| panic!("randn: bad std {std}: {e}"));
+        let dist = Normal::new(mean, std).unwrap_or_else(|e| panic!("randn: bad std {std}: {e}"));
         let data = (0..shape.iter().product())
             .map(|_| dist.sample(rng))
             .collect();
@@ -354,7 +353,12 @@ impl Tensor {
         if let Some(g) = &grad
             && g.shape() != self.shape()
         {
-            shape_panic("set_grad", self.shape(), g.shape(), "gradient shape must match");
+            shape_panic(
+                "set_grad",
+                self.shape(),
+                g.shape(),
+                "gradient shape must match",
+            );
         }
         match &self.0.link {
             Edge::Leaf(slot) => {
@@ -502,7 +506,12 @@ impl Tensor {
                 .iter()
                 .all(|&p| p < seen.len() && !std::mem::replace(&mut seen[p], true));
         if !ok {
-            shape_panic("permute", self.shape(), perm, "not a permutation of the dims");
+            shape_panic(
+                "permute",
+                self.shape(),
+                perm,
+                "not a permutation of the dims",
+            );
         }
         let l = self.layout();
         let out = self.view(Layout::new(
@@ -595,11 +604,7 @@ impl Tensor {
             return self.clone();
         }
         let strides = self.layout().broadcast_strides("broadcast_to", shape);
-        let out = self.view(Layout::new(
-            shape.to_vec(),
-            strides,
-            self.layout().offset(),
-        ));
+        let out = self.view(Layout::new(shape.to_vec(), strides, self.layout().offset()));
         let in_shape = self.shape().to_vec();
         out.record("broadcast_to", &[self], false, move |c| {
             vec![Some(c.grad_output().sum_to(&in_shape))]

@@ -149,7 +149,14 @@ mod tests {
         assert_eq!(a.shape, vec![2, 3]);
         assert_eq!(a.values, vec![0.0, 1.0, 2.0, 250.0, 251.0, 255.0]);
         let cut = parse_idx(&bytes[..bytes.len() - 1], Path::new("t"));
-        assert!(matches!(cut, Err(DataError::Truncated { expected: 18, found: 17, .. })));
+        assert!(matches!(
+            cut,
+            Err(DataError::Truncated {
+                expected: 18,
+                found: 17,
+                ..
+            })
+        ));
         let bad = parse_idx(&[1, 2, 3, 4], Path::new("t"));
         assert!(matches!(bad, Err(DataError::BadMagic { .. })));
     }

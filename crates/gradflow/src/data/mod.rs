@@ -135,7 +135,10 @@ fn load_split(dir: &Path, prefix: &str, name: &str) -> Result<Dataset, DataError
     if images.shape.len() != 3 {
         return Err(DataError::Corrupt {
             path: img_path,
-            why: format!("images must be [n, rows, cols], header says {:?}", images.shape),
+            why: format!(
+                "images must be [n, rows, cols], header says {:?}",
+                images.shape
+            ),
         });
     }
     if labels.shape.len() != 1 || labels.shape[0] != images.shape[0] {

@@ -4,6 +4,7 @@
 //! recorder.
 
 pub mod model;
+pub mod plots;
 pub mod report;
 
 use std::time::Instant;
@@ -42,8 +43,14 @@ impl OptimizerKind {
 
     fn build(self, params: &[Tensor], lr: f64) -> Box<dyn Optimizer> {
         let built: Result<Box<dyn Optimizer>, _> = match self {
-            OptimizerKind::Sgd => Sgd::new(params, SgdConfig { lr, ..SgdConfig::default() })
-                .map(|o| Box::new(o) as Box<dyn Optimizer>),
+            OptimizerKind::Sgd => Sgd::new(
+                params,
+                SgdConfig {
+                    lr,
+                    ..SgdConfig::default()
+                },
+            )
+            .map(|o| Box::new(o) as Box<dyn Optimizer>),
             OptimizerKind::Momentum => Sgd::new(
                 params,
                 SgdConfig {
@@ -53,8 +60,14 @@ impl OptimizerKind {
                 },
             )
             .map(|o| Box::new(o) as Box<dyn Optimizer>),
-            OptimizerKind::Adam => Adam::new(params, AdamConfig { lr, ..AdamConfig::default() })
-                .map(|o| Box::new(o) as Box<dyn Optimizer>),
+            OptimizerKind::Adam => Adam::new(
+                params,
+                AdamConfig {
+                    lr,
+                    ..AdamConfig::default()
+                },
+            )
+            .map(|o| Box::new(o) as Box<dyn Optimizer>),
         };
         // The lab validates learning rates before it gets here; the defaults are valid.
         built.unwrap_or_else(|e| panic!("lab: optimizer rejected its settings: {e}"))
@@ -140,22 +153,118 @@ pub fn ladder(opts: &LabOptions, input: usize, classes: usize) -> Vec<LabConfig>
     let mut deep = spec(Relu, He, Norm::Group(8.min(opts.width)), true);
     deep.depth = opts.deep_depth;
     vec![
-        cfg("sigmoid-small", "the problem: sigmoid, N(0, 0.01²) weights", spec(Sigmoid, Normal(0.01), Norm::None, false), Sgd, None),
-        cfg("sigmoid-xavier", "Glorot init keeps the forward variance, σ′ ≤ 1/4 still shrinks the backward signal", spec(Sigmoid, Xavier, Norm::None, false), Sgd, None),
-        cfg("tanh-xavier", "tanh′(0) = 1: zero-centred, no 1/4 factor", spec(Tanh, Xavier, Norm::None, false), Sgd, None),
-        cfg("relu-xavier", "ReLU with Glorot init: each layer halves the variance", spec(Relu, Xavier, Norm::None, false), Sgd, None),
-        cfg("relu-he", "ReLU with He init: variance kept through depth", spec(Relu, He, Norm::None, false), Sgd, None),
-        cfg("leaky-he", "Leaky ReLU (0.01): no dead units", spec(LeakyRelu, He, Norm::None, false), Sgd, None),
-        cfg("prelu-he", "PReLU: the negative slope is learned", spec(Prelu, He, Norm::None, false), Sgd, None),
-        cfg("elu-he", "ELU: smooth, negative outputs push the mean toward 0", spec(Elu, He, Norm::None, false), Sgd, None),
-        cfg("relu-he-batchnorm", "BatchNorm before ReLU: pre-activations re-standardized", spec(Relu, He, Norm::Batch, false), Sgd, None),
-        cfg("relu-he-residual", "skip connections, branch scaled by 1/√blocks", spec(Relu, He, Norm::None, true), Sgd, None),
-        cfg("deep-residual-groupnorm", "very deep: residual + GroupNorm(8)", deep, Sgd, None),
-        cfg("sigmoid-xavier-adam", "Adam rescales each weight's step: partly hides vanishing", spec(Sigmoid, Xavier, Norm::None, false), Adam, None),
-        cfg("relu-he-momentum", "optimizer axis: SGD with momentum 0.9", spec(Relu, He, Norm::None, false), Momentum, None),
-        cfg("relu-he-adam", "optimizer axis: Adam", spec(Relu, He, Norm::None, false), Adam, None),
-        cfg("exploding", "the opposite problem: ReLU, 1.5 × He weights (variance × 2.25 per layer)", spec(Relu, HeTimes(1.5), Norm::None, false), Sgd, None),
-        cfg("exploding-clipped", "the same with clip_grad_norm(1.0)", spec(Relu, HeTimes(1.5), Norm::None, false), Sgd, Some(1.0)),
+        cfg(
+            "sigmoid-small",
+            "the problem: sigmoid, N(0, 0.01²) weights",
+            spec(Sigmoid, Normal(0.01), Norm::None, false),
+            Sgd,
+            None,
+        ),
+        cfg(
+            "sigmoid-xavier",
+            "Glorot init keeps the forward variance, σ′ ≤ 1/4 still shrinks the backward signal",
+            spec(Sigmoid, Xavier, Norm::None, false),
+            Sgd,
+            None,
+        ),
+        cfg(
+            "tanh-xavier",
+            "tanh′(0) = 1: zero-centred, no 1/4 factor",
+            spec(Tanh, Xavier, Norm::None, false),
+            Sgd,
+            None,
+        ),
+        cfg(
+            "relu-xavier",
+            "ReLU with Glorot init: each layer halves the variance",
+            spec(Relu, Xavier, Norm::None, false),
+            Sgd,
+            None,
+        ),
+        cfg(
+            "relu-he",
+            "ReLU with He init: variance kept through depth",
+            spec(Relu, He, Norm::None, false),
+            Sgd,
+            None,
+        ),
+        cfg(
+            "leaky-he",
+            "Leaky ReLU (0.01): no dead units",
+            spec(LeakyRelu, He, Norm::None, false),
+            Sgd,
+            None,
+        ),
+        cfg(
+            "prelu-he",
+            "PReLU: the negative slope is learned",
+            spec(Prelu, He, Norm::None, false),
+            Sgd,
+            None,
+        ),
+        cfg(
+            "elu-he",
+            "ELU: smooth, negative outputs push the mean toward 0",
+            spec(Elu, He, Norm::None, false),
+            Sgd,
+            None,
+        ),
+        cfg(
+            "relu-he-batchnorm",
+            "BatchNorm before ReLU: pre-activations re-standardized",
+            spec(Relu, He, Norm::Batch, false),
+            Sgd,
+            None,
+        ),
+        cfg(
+            "relu-he-residual",
+            "skip connections, branch scaled by 1/√blocks",
+            spec(Relu, He, Norm::None, true),
+            Sgd,
+            None,
+        ),
+        cfg(
+            "deep-residual-groupnorm",
+            "very deep: residual + GroupNorm(8)",
+            deep,
+            Sgd,
+            None,
+        ),
+        cfg(
+            "sigmoid-xavier-adam",
+            "Adam rescales each weight's step: partly hides vanishing",
+            spec(Sigmoid, Xavier, Norm::None, false),
+            Adam,
+            None,
+        ),
+        cfg(
+            "relu-he-momentum",
+            "optimizer axis: SGD with momentum 0.9",
+            spec(Relu, He, Norm::None, false),
+            Momentum,
+            None,
+        ),
+        cfg(
+            "relu-he-adam",
+            "optimizer axis: Adam",
+            spec(Relu, He, Norm::None, false),
+            Adam,
+            None,
+        ),
+        cfg(
+            "exploding",
+            "the opposite problem: ReLU, 1.5 × He weights (variance × 2.25 per layer)",
+            spec(Relu, HeTimes(1.5), Norm::None, false),
+            Sgd,
+            None,
+        ),
+        cfg(
+            "exploding-clipped",
+            "the same with clip_grad_norm(1.0)",
+            spec(Relu, HeTimes(1.5), Norm::None, false),
+            Sgd,
+            Some(1.0),
+        ),
     ]
 }
 

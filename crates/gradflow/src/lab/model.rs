@@ -200,7 +200,9 @@ impl DeepMlp {
             "DeepMlp: depth must be >= 2 and sizes positive, got {spec:?}"
         );
         let input = block(&spec, spec.input, rng);
-        let hidden = (0..spec.depth - 2).map(|_| block(&spec, spec.width, rng)).collect();
+        let hidden = (0..spec.depth - 2)
+            .map(|_| block(&spec, spec.width, rng))
+            .collect();
         let w = weight(&spec, spec.classes, spec.width, rng).requires_grad_();
         let b = zeros(&[spec.classes]).requires_grad_();
         DeepMlp {

@@ -38,7 +38,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
         path: path.to_path_buf(),
         source,
     };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
     tmp.write_all(bytes).map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
@@ -69,7 +72,15 @@ impl LabReport {
         let _ = writeln!(
             s,
             "{:<24} {:>7} {:>8} {:>9} {:>9} {:>9} {:>7} {:>7} {:>8}  diverged at",
-            "configuration", "best lr", "held-out", "loss", "‖∂L/∂h₁‖", "first/last", "sat.", "dead", "steps/s"
+            "configuration",
+            "best lr",
+            "held-out",
+            "loss",
+            "‖∂L/∂h₁‖",
+            "first/last",
+            "sat.",
+            "dead",
+            "steps/s"
         );
         for (cfg, runs) in &self.configs {
             let diverged: Vec<String> = runs
@@ -86,9 +97,12 @@ impl LabReport {
                 Some(r) => {
                     let init = r.curve.first();
                     let last = r.curve.last();
-                    let h1 = init.and_then(|p| p.layers.first()).map_or(f32::NAN, |l| l.grad_h_norm);
+                    let h1 = init
+                        .and_then(|p| p.layers.first())
+                        .map_or(f32::NAN, |l| l.grad_h_norm);
                     let sat = last.map_or(f32::NAN, |p| {
-                        p.layers.iter().map(|l| l.saturated).sum::<f32>() / p.layers.len().max(1) as f32
+                        p.layers.iter().map(|l| l.saturated).sum::<f32>()
+                            / p.layers.len().max(1) as f32
                     });
                     let dead = last.map_or(f32::NAN, |p| {
                         p.layers.iter().map(|l| l.dead).sum::<f32>() / p.layers.len().max(1) as f32
@@ -109,7 +123,11 @@ impl LabReport {
                     );
                 }
                 None => {
-                    let _ = writeln!(s, "{:<24} {:>7} {:>8}  every learning rate diverged: {}", cfg.name, "—", "—", div);
+                    let _ = writeln!(
+                        s,
+                        "{:<24} {:>7} {:>8}  every learning rate diverged: {}",
+                        cfg.name, "—", "—", div
+                    );
                 }
             }
         }
@@ -128,8 +146,16 @@ impl LabReport {
                         let _ = writeln!(
                             s,
                             "{},{},{},{},{},{},{},{},{},{}",
-                            r.config, r.lr, p.step, l.layer, l.grad_w_norm, l.grad_h_norm, l.act_mean,
-                            l.act_std, l.saturated, l.dead
+                            r.config,
+                            r.lr,
+                            p.step,
+                            l.layer,
+                            l.grad_w_norm,
+                            l.grad_h_norm,
+                            l.act_mean,
+                            l.act_std,
+                            l.saturated,
+                            l.dead
                         );
                     }
                 }
@@ -144,7 +170,11 @@ impl LabReport {
         for (_, runs) in &self.configs {
             for r in runs {
                 for p in &r.curve {
-                    let _ = writeln!(s, "{},{},{},{},{},{}", r.config, r.lr, p.step, p.loss, p.accuracy, p.grad_norm);
+                    let _ = writeln!(
+                        s,
+                        "{},{},{},{},{},{}",
+                        r.config, r.lr, p.step, p.loss, p.accuracy, p.grad_norm
+                    );
                 }
             }
         }
@@ -193,7 +223,8 @@ impl LabReport {
             path: dir.to_path_buf(),
             source,
         })?;
-        let json = serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        let json = serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
         write_atomic(&dir.join("results.json"), json.as_bytes())?;
         write_atomic(&dir.join("layers.csv"), self.layers_csv().as_bytes())?;
         write_atomic(&dir.join("curves.csv"), self.curves_csv().as_bytes())?;

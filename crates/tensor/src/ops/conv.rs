@@ -85,10 +85,7 @@ impl Geometry {
         self.oh * self.ow
     }
     fn is_pointwise(&self) -> bool {
-        self.kh == 1
-            && self.kw == 1
-            && self.p.stride == (1, 1)
-            && self.p.padding == (0, 0)
+        self.kh == 1 && self.kw == 1 && self.p.stride == (1, 1) && self.p.padding == (0, 0)
     }
 }
 
@@ -407,7 +404,12 @@ impl Tensor {
     pub fn conv2d(&self, weight: &Tensor, bias: Option<&Tensor>, params: Conv2dParams) -> Tensor {
         let (xs, ws) = (self.shape(), weight.shape());
         if xs.len() != 4 || ws.len() != 4 {
-            shape_panic("conv2d", xs, ws, "input must be [N, C, H, W] and weight [O, C/groups, KH, KW]");
+            shape_panic(
+                "conv2d",
+                xs,
+                ws,
+                "input must be [N, C, H, W] and weight [O, C/groups, KH, KW]",
+            );
         }
         let groups = params.groups;
         if groups == 0 || xs[1] % groups != 0 || ws[0] % groups != 0 {
@@ -432,12 +434,34 @@ impl Tensor {
         if let Some(b) = bias
             && b.shape() != [ws[0]]
         {
-            shape_panic("conv2d", b.shape(), &[ws[0]], "bias must have one value per output channel");
+            shape_panic(
+                "conv2d",
+                b.shape(),
+                &[ws[0]],
+                "bias must have one value per output channel",
+            );
         }
-        let oh = conv_out_len(xs[2], ws[2], params.stride.0, params.padding.0, params.dilation.0);
-        let ow = conv_out_len(xs[3], ws[3], params.stride.1, params.padding.1, params.dilation.1);
+        let oh = conv_out_len(
+            xs[2],
+            ws[2],
+            params.stride.0,
+            params.padding.0,
+            params.dilation.0,
+        );
+        let ow = conv_out_len(
+            xs[3],
+            ws[3],
+            params.stride.1,
+            params.padding.1,
+            params.dilation.1,
+        );
         let (Some(oh), Some(ow)) = (oh, ow) else {
-            shape_panic("conv2d", xs, ws, "kernel larger than the padded input (or a zero kernel size, stride or dilation)");
+            shape_panic(
+                "conv2d",
+                xs,
+                ws,
+                "kernel larger than the padded input (or a zero kernel size, stride or dilation)",
+            );
         };
         let g = Geometry {
             n: xs[0],
@@ -503,10 +527,17 @@ mod tests {
                         for c in 0..cg {
                             for a in 0..ws[2] {
                                 for b in 0..ws[3] {
-                                    let ih = (i * p.stride.0 + a * p.dilation.0) as isize - p.padding.0 as isize;
-                                    let iw = (j * p.stride.1 + b * p.dilation.1) as isize - p.padding.1 as isize;
-                                    if ih >= 0 && iw >= 0 && (ih as usize) < xs[2] && (iw as usize) < xs[3] {
-                                        acc += w.get(&[o, c, a, b]) * x.get(&[n, gi * cg + c, ih as usize, iw as usize]);
+                                    let ih = (i * p.stride.0 + a * p.dilation.0) as isize
+                                        - p.padding.0 as isize;
+                                    let iw = (j * p.stride.1 + b * p.dilation.1) as isize
+                                        - p.padding.1 as isize;
+                                    if ih >= 0
+                                        && iw >= 0
+                                        && (ih as usize) < xs[2]
+                                        && (iw as usize) < xs[3]
+                                    {
+                                        acc += w.get(&[o, c, a, b])
+                                            * x.get(&[n, gi * cg + c, ih as usize, iw as usize]);
                                     }
                                 }
                             }
@@ -527,7 +558,12 @@ mod tests {
             Conv2dParams::new(1, 0, 1),
             Conv2dParams::new(2, 1, 1),
             Conv2dParams::new(1, 2, 2),
-            Conv2dParams { stride: (2, 1), padding: (0, 1), dilation: (1, 2), groups: 2 },
+            Conv2dParams {
+                stride: (2, 1),
+                padding: (0, 1),
+                dilation: (1, 2),
+                groups: 2,
+            },
         ] {
             let x = Tensor::randn(&[2, 4, 7, 6], 0.0, 1.0, &mut rng);
             let w = Tensor::randn(&[6, 4 / p.groups, 3, 2], 0.0, 1.0, &mut rng);
@@ -542,6 +578,10 @@ mod tests {
     #[test]
     #[should_panic(expected = "conv2d: incompatible shapes [1, 3, 5, 5] and [4, 2, 3, 3]")]
     fn channel_mismatch_names_shapes() {
-        Tensor::zeros(&[1, 3, 5, 5]).conv2d(&Tensor::zeros(&[4, 2, 3, 3]), None, Conv2dParams::default());
+        Tensor::zeros(&[1, 3, 5, 5]).conv2d(
+            &Tensor::zeros(&[4, 2, 3, 3]),
+            None,
+            Conv2dParams::default(),
+        );
     }
 }

@@ -60,7 +60,11 @@ pub(crate) fn map_slice(x: &[f32], f: impl Fn(f32) -> f32 + Sync + Send) -> Vec<
 }
 
 /// `f(a[i], b[i])` for equal-length slices, split over threads for large inputs.
-pub(crate) fn zip_slices(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync + Send) -> Vec<f32> {
+pub(crate) fn zip_slices(
+    a: &[f32],
+    b: &[f32],
+    f: impl Fn(f32, f32) -> f32 + Sync + Send,
+) -> Vec<f32> {
     debug_assert_eq!(a.len(), b.len());
     if a.len() >= PAR_MIN_ELEMS {
         let mut out = Vec::with_capacity(a.len());
@@ -106,7 +110,8 @@ pub(crate) fn broadcast_binary(
             let dst = &mut chunk[pos..pos + len];
             match (inner[0], inner[1]) {
                 (1, 1) => {
-                    for ((d, &x), &y) in dst.iter_mut().zip(&xa[oa..oa + len]).zip(&xb[ob..ob + len])
+                    for ((d, &x), &y) in
+                        dst.iter_mut().zip(&xa[oa..oa + len]).zip(&xb[ob..ob + len])
                     {
                         *d = f(x, y);
                     }
@@ -171,54 +176,75 @@ impl Tensor {
     #[track_caller]
     pub fn add(&self, rhs: &Tensor) -> Tensor {
         let (sa, sb) = (self.shape().to_vec(), rhs.shape().to_vec());
-        broadcast_binary("add", self, rhs, |x, y| x + y).record("add", &[self, rhs], false, move |c| {
-            let g = c.grad_output();
-            vec![
-                c.needs_grad(0).then(|| g.sum_to(&sa)),
-                c.needs_grad(1).then(|| g.sum_to(&sb)),
-            ]
-        })
+        broadcast_binary("add", self, rhs, |x, y| x + y).record(
+            "add",
+            &[self, rhs],
+            false,
+            move |c| {
+                let g = c.grad_output();
+                vec![
+                    c.needs_grad(0).then(|| g.sum_to(&sa)),
+                    c.needs_grad(1).then(|| g.sum_to(&sb)),
+                ]
+            },
+        )
     }
 
     /// `a − b`, broadcasting.
     #[track_caller]
     pub fn sub(&self, rhs: &Tensor) -> Tensor {
         let (sa, sb) = (self.shape().to_vec(), rhs.shape().to_vec());
-        broadcast_binary("sub", self, rhs, |x, y| x - y).record("sub", &[self, rhs], false, move |c| {
-            let g = c.grad_output();
-            vec![
-                c.needs_grad(0).then(|| g.sum_to(&sa)),
-                c.needs_grad(1).then(|| g.sum_to(&sb).neg()),
-            ]
-        })
+        broadcast_binary("sub", self, rhs, |x, y| x - y).record(
+            "sub",
+            &[self, rhs],
+            false,
+            move |c| {
+                let g = c.grad_output();
+                vec![
+                    c.needs_grad(0).then(|| g.sum_to(&sa)),
+                    c.needs_grad(1).then(|| g.sum_to(&sb).neg()),
+                ]
+            },
+        )
     }
 
     /// `a ⊙ b` (elementwise product), broadcasting.
     #[track_caller]
     pub fn mul(&self, rhs: &Tensor) -> Tensor {
         let (a, b) = (self.detach(), rhs.detach());
-        broadcast_binary("mul", self, rhs, |x, y| x * y).record("mul", &[self, rhs], false, move |c| {
-            let g = c.grad_output();
-            vec![
-                c.needs_grad(0).then(|| g.mul(&b).sum_to(a.shape())),
-                c.needs_grad(1).then(|| g.mul(&a).sum_to(b.shape())),
-            ]
-        })
+        broadcast_binary("mul", self, rhs, |x, y| x * y).record(
+            "mul",
+            &[self, rhs],
+            false,
+            move |c| {
+                let g = c.grad_output();
+                vec![
+                    c.needs_grad(0).then(|| g.mul(&b).sum_to(a.shape())),
+                    c.needs_grad(1).then(|| g.mul(&a).sum_to(b.shape())),
+                ]
+            },
+        )
     }
 
     /// `a / b`, broadcasting. ∂/∂a = 1/b, ∂/∂b = −a/b².
     #[track_caller]
     pub fn div(&self, rhs: &Tensor) -> Tensor {
         let (a, b) = (self.detach(), rhs.detach());
-        broadcast_binary("div", self, rhs, |x, y| x / y).record("div", &[self, rhs], false, move |c| {
-            let g = c.grad_output();
-            vec![
-                c.needs_grad(0).then(|| g.div(&b).sum_to(a.shape())),
-                c.needs_grad(1).then(|| {
-                    broadcast_binary("div", &g.mul(&a), &b, |ga, y| -ga / (y * y)).sum_to(b.shape())
-                }),
-            ]
-        })
+        broadcast_binary("div", self, rhs, |x, y| x / y).record(
+            "div",
+            &[self, rhs],
+            false,
+            move |c| {
+                let g = c.grad_output();
+                vec![
+                    c.needs_grad(0).then(|| g.div(&b).sum_to(a.shape())),
+                    c.needs_grad(1).then(|| {
+                        broadcast_binary("div", &g.mul(&a), &b, |ga, y| -ga / (y * y))
+                            .sum_to(b.shape())
+                    }),
+                ]
+            },
+        )
     }
 
     /// Elementwise maximum, broadcasting. At ties the gradient is split in half between the
@@ -348,7 +374,11 @@ impl Tensor {
             &broadcast_shape("where", mask.shape(), on_true.shape()),
             on_false.shape(),
         );
-        let m = mask.detach().broadcast_to(&shape).contiguous().with_data(|d| d.to_vec());
+        let m = mask
+            .detach()
+            .broadcast_to(&shape)
+            .contiguous()
+            .with_data(|d| d.to_vec());
         let a = on_true.detach().broadcast_to(&shape);
         let b = on_false.detach().broadcast_to(&shape);
         let out: Vec<f32> = a.with_data(|av| {
@@ -512,7 +542,10 @@ mod tests {
         let col = Tensor::from_vec(vec![1.0, 2.0], &[2, 1]);
         assert_eq!(a.mul(&col).to_vec(), vec![0.0, 1.0, 2.0, 6.0, 8.0, 10.0]);
         // A transposed operand goes through the strided path.
-        assert_eq!(a.t().add(&a.t()).to_vec(), vec![0.0, 6.0, 2.0, 8.0, 4.0, 10.0]);
+        assert_eq!(
+            a.t().add(&a.t()).to_vec(),
+            vec![0.0, 6.0, 2.0, 8.0, 4.0, 10.0]
+        );
     }
 
     #[test]

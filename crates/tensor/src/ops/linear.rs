@@ -29,7 +29,12 @@ impl Tensor {
     pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
         let (xs, ws) = (self.shape().to_vec(), weight.shape());
         if xs.is_empty() || ws.len() != 2 || xs[xs.len() - 1] != ws[1] {
-            shape_panic("linear", &xs, ws, "input must be [..., in] and weight [out, in]");
+            shape_panic(
+                "linear",
+                &xs,
+                ws,
+                "input must be [..., in] and weight [out, in]",
+            );
         }
         let (inp, out) = (ws[1], ws[0]);
         if let Some(b) = bias

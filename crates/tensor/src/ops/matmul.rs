@@ -130,7 +130,12 @@ impl Tensor {
         }
         let (ba, bb) = (&sa[..sa.len() - 2], &sb[..sb.len() - 2]);
         // Checked here so that the message names the full operand shapes, not the batch parts.
-        if !ba.iter().rev().zip(bb.iter().rev()).all(|(&x, &y)| x == y || x == 1 || y == 1) {
+        if !ba
+            .iter()
+            .rev()
+            .zip(bb.iter().rev())
+            .all(|(&x, &y)| x == y || x == 1 || y == 1)
+        {
             shape_panic("matmul", sa, sb, "batch dimensions do not broadcast");
         }
         let batch = broadcast_shape("matmul", ba, bb);
@@ -224,7 +229,10 @@ mod tests {
         let via_view = a.matmul(&b.t());
         let via_copy = a.matmul(&b.t().contiguous());
         assert_eq!(via_view.to_vec(), via_copy.to_vec());
-        assert_eq!(via_view.get(&[1, 2]), (0..4).map(|j| ((4 + j) * (8 + j)) as f32).sum());
+        assert_eq!(
+            via_view.get(&[1, 2]),
+            (0..4).map(|j| ((4 + j) * (8 + j)) as f32).sum()
+        );
     }
 
     #[test]
@@ -237,7 +245,9 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "matmul: incompatible shapes [2, 3] and [4, 5]: inner dimensions differ")]
+    #[should_panic(
+        expected = "matmul: incompatible shapes [2, 3] and [4, 5]: inner dimensions differ"
+    )]
     fn inner_mismatch_names_shapes() {
         Tensor::zeros(&[2, 3]).matmul(&Tensor::zeros(&[4, 5]));
     }

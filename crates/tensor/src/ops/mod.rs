@@ -2,8 +2,8 @@
 //! kernel and attaches its backward rule right below it with [`Tensor::record`](crate::Tensor::record).
 
 pub mod conv;
-pub mod linear;
 pub mod elementwise;
+pub mod linear;
 pub mod matmul;
 pub mod nn;
 pub mod pool;

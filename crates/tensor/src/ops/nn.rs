@@ -123,9 +123,19 @@ impl Tensor {
     /// assert!((loss.item() - 4f32.ln()).abs() < 1e-6);
     /// ```
     #[track_caller]
-    pub fn cross_entropy(&self, targets: &[usize], reduction: Reduction, label_smoothing: f32) -> Tensor {
+    pub fn cross_entropy(
+        &self,
+        targets: &[usize],
+        reduction: Reduction,
+        label_smoothing: f32,
+    ) -> Tensor {
         if self.rank() != 2 || targets.len() != self.shape()[0] {
-            shape_panic("cross_entropy", self.shape(), &[targets.len()], "logits must be [N, C] with one target per row");
+            shape_panic(
+                "cross_entropy",
+                self.shape(),
+                &[targets.len()],
+                "logits must be [N, C] with one target per row",
+            );
         }
         assert!(
             (0.0..=1.0).contains(&label_smoothing),
@@ -141,7 +151,11 @@ impl Tensor {
             .chunks(classes.max(1))
             .zip(targets)
             .map(|(row, &t)| {
-                let smooth = if eps > 0.0 { row.iter().sum::<f32>() / classes as f32 } else { 0.0 };
+                let smooth = if eps > 0.0 {
+                    row.iter().sum::<f32>() / classes as f32
+                } else {
+                    0.0
+                };
                 -(1.0 - eps) * row[t] - eps * smooth
             })
             .collect();
@@ -177,7 +191,12 @@ impl Tensor {
     #[track_caller]
     pub fn mse_loss(&self, target: &Tensor, reduction: Reduction) -> Tensor {
         if self.shape() != target.shape() {
-            shape_panic("mse_loss", self.shape(), target.shape(), "prediction and target must have the same shape");
+            shape_panic(
+                "mse_loss",
+                self.shape(),
+                target.shape(),
+                "prediction and target must have the same shape",
+            );
         }
         let d = self.sub(target);
         let sq = d.mul(&d);
@@ -196,7 +215,10 @@ impl Tensor {
     /// If `p ∉ [0, 1]`.
     #[track_caller]
     pub fn dropout<R: Rng + ?Sized>(&self, p: f32, rng: &mut R) -> Tensor {
-        assert!((0.0..=1.0).contains(&p), "dropout: probability {p} must lie in [0, 1]");
+        assert!(
+            (0.0..=1.0).contains(&p),
+            "dropout: probability {p} must lie in [0, 1]"
+        );
         if p == 0.0 {
             return self.clone();
         }

@@ -38,20 +38,36 @@ fn per_plane(
 
 impl Tensor {
     #[track_caller]
-    fn pool_geometry(&self, op: &str, k: (usize, usize), s: (usize, usize), p: (usize, usize)) -> (usize, usize) {
+    fn pool_geometry(
+        &self,
+        op: &str,
+        k: (usize, usize),
+        s: (usize, usize),
+        p: (usize, usize),
+    ) -> (usize, usize) {
         let xs = self.shape();
         if xs.len() != 4 {
             shape_panic(op, xs, &[k.0, k.1], "input must be [N, C, H, W]");
         }
         if p.0 * 2 > k.0 || p.1 * 2 > k.1 {
-            shape_panic(op, xs, &[k.0, k.1], "padding must be at most half the kernel size");
+            shape_panic(
+                op,
+                xs,
+                &[k.0, k.1],
+                "padding must be at most half the kernel size",
+            );
         }
         match (
             conv_out_len(xs[2], k.0, s.0, p.0, 1),
             conv_out_len(xs[3], k.1, s.1, p.1, 1),
         ) {
             (Some(oh), Some(ow)) if k.0 > 0 && k.1 > 0 => (oh, ow),
-            _ => shape_panic(op, xs, &[k.0, k.1], "kernel larger than the padded input (or a zero kernel size or stride)"),
+            _ => shape_panic(
+                op,
+                xs,
+                &[k.0, k.1],
+                "kernel larger than the padded input (or a zero kernel size or stride)",
+            ),
         }
     }
 
@@ -60,7 +76,12 @@ impl Tensor {
     /// # Shapes
     /// `[N, C, H, W] → [N, C, OH, OW]`, OH = ⌊(H + 2·pad − k) / stride⌋ + 1.
     #[track_caller]
-    pub fn max_pool2d(&self, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize)) -> Tensor {
+    pub fn max_pool2d(
+        &self,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+    ) -> Tensor {
         let (oh, ow) = self.pool_geometry("max_pool2d", kernel, stride, padding);
         let xs = self.shape().to_vec();
         let (h, w) = (xs[2], xs[3]);
@@ -106,7 +127,11 @@ impl Tensor {
                     .zip(xd.par_chunks(ip))
                     .for_each(|((o, a), p)| window(p, o, a));
             } else if op > 0 {
-                for ((o, a), p) in out.chunks_mut(op).zip(arg.chunks_mut(op)).zip(xd.chunks(ip)) {
+                for ((o, a), p) in out
+                    .chunks_mut(op)
+                    .zip(arg.chunks_mut(op))
+                    .zip(xd.chunks(ip))
+                {
                     window(p, o, a);
                 }
             }
@@ -128,7 +153,12 @@ impl Tensor {
     /// Average pooling; zero padding is counted in the divisor (PyTorch's default
     /// `count_include_pad = true`).
     #[track_caller]
-    pub fn avg_pool2d(&self, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize)) -> Tensor {
+    pub fn avg_pool2d(
+        &self,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+    ) -> Tensor {
         let (oh, ow) = self.pool_geometry("avg_pool2d", kernel, stride, padding);
         let xs = self.shape().to_vec();
         let (h, w) = (xs[2], xs[3]);
@@ -176,7 +206,12 @@ impl Tensor {
     pub fn adaptive_avg_pool2d(&self, out_size: (usize, usize)) -> Tensor {
         let xs = self.shape().to_vec();
         if xs.len() != 4 || out_size.0 == 0 || out_size.1 == 0 {
-            shape_panic("adaptive_avg_pool2d", &xs, &[out_size.0, out_size.1], "input must be [N, C, H, W] and the output size positive");
+            shape_panic(
+                "adaptive_avg_pool2d",
+                &xs,
+                &[out_size.0, out_size.1],
+                "input must be [N, C, H, W] and the output size positive",
+            );
         }
         let (h, w) = (xs[2], xs[3]);
         let (oh, ow) = out_size;
@@ -220,7 +255,9 @@ mod tests {
 
     #[test]
     fn max_pool_picks_window_maxima_and_routes_gradient() {
-        let x = Tensor::arange(0.0, 16.0, 1.0).reshape(&[1, 1, 4, 4]).requires_grad_();
+        let x = Tensor::arange(0.0, 16.0, 1.0)
+            .reshape(&[1, 1, 4, 4])
+            .requires_grad_();
         let y = x.max_pool2d((2, 2), (2, 2), (0, 0));
         assert_eq!(y.to_vec(), vec![5.0, 7.0, 13.0, 15.0]);
         y.sum_all().backward();
@@ -233,6 +270,9 @@ mod tests {
     fn adaptive_pool_to_one_is_global_mean() {
         let x = Tensor::arange(0.0, 18.0, 1.0).reshape(&[1, 2, 3, 3]);
         let y = x.adaptive_avg_pool2d((1, 1)).to_vec();
-        assert!((y[0] - 4.0).abs() < 1e-6 && (y[1] - 13.0).abs() < 1e-5, "{y:?}");
+        assert!(
+            (y[0] - 4.0).abs() < 1e-6 && (y[1] - 13.0).abs() < 1e-5,
+            "{y:?}"
+        );
     }
 }

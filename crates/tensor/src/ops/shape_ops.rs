@@ -25,7 +25,17 @@ pub(crate) fn pad_narrow(g: &Tensor, shape: &[usize], dim: usize, start: usize) 
     let outer: usize = shape[..dim].iter().product();
     let inner: usize = shape[dim + 1..].iter().product();
     let mut out = vec![0.0f32; shape.iter().product()];
-    g.with_data(|src| copy_slab(&mut out, src, outer, shape[dim], start, g.shape()[dim], inner));
+    g.with_data(|src| {
+        copy_slab(
+            &mut out,
+            src,
+            outer,
+            shape[dim],
+            start,
+            g.shape()[dim],
+            inner,
+        )
+    });
     Tensor::from_vec(out, shape)
 }
 
@@ -46,7 +56,12 @@ impl Tensor {
                     .enumerate()
                     .all(|(k, (a, b))| k == dim || a == b);
             if !ok {
-                shape_panic("concat", first.shape(), t.shape(), &format!("shapes must match except in dim {dim}"));
+                shape_panic(
+                    "concat",
+                    first.shape(),
+                    t.shape(),
+                    &format!("shapes must match except in dim {dim}"),
+                );
             }
         }
         let mut shape = first.shape().to_vec();
@@ -66,7 +81,10 @@ impl Tensor {
             spans
                 .iter()
                 .enumerate()
-                .map(|(i, &(s, l))| c.needs_grad(i).then(|| c.grad_output().narrow(dim, s, l).contiguous()))
+                .map(|(i, &(s, l))| {
+                    c.needs_grad(i)
+                        .then(|| c.grad_output().narrow(dim, s, l).contiguous())
+                })
                 .collect()
         })
     }
@@ -75,12 +93,21 @@ impl Tensor {
     #[track_caller]
     pub fn stack(tensors: &[&Tensor], dim: usize) -> Tensor {
         let first = tensors.first().expect("stack: needs at least one tensor");
-        assert!(dim <= first.rank(), "stack: dimension {dim} out of range for shape {:?}", first.shape());
+        assert!(
+            dim <= first.rank(),
+            "stack: dimension {dim} out of range for shape {:?}",
+            first.shape()
+        );
         let expanded: Vec<Tensor> = tensors
             .iter()
             .map(|t| {
                 if t.shape() != first.shape() {
-                    shape_panic("stack", first.shape(), t.shape(), "all tensors must have the same shape");
+                    shape_panic(
+                        "stack",
+                        first.shape(),
+                        t.shape(),
+                        "all tensors must have the same shape",
+                    );
                 }
                 t.unsqueeze(dim)
             })
@@ -162,9 +189,18 @@ impl Tensor {
         let shape = self.shape().to_vec();
         let ok = index_shape.len() == shape.len()
             && index.len() == index_shape.iter().product::<usize>()
-            && index_shape.iter().zip(&shape).enumerate().all(|(k, (a, b))| k == dim || a == b);
+            && index_shape
+                .iter()
+                .zip(&shape)
+                .enumerate()
+                .all(|(k, (a, b))| k == dim || a == b);
         if !ok {
-            shape_panic("gather", &shape, index_shape, &format!("index must match the input except in dim {dim}"));
+            shape_panic(
+                "gather",
+                &shape,
+                index_shape,
+                &format!("index must match the input except in dim {dim}"),
+            );
         }
         if let Some(&bad) = index.iter().find(|&&i| i >= shape[dim]) {
             panic!("gather: index {bad} out of range for dim {dim} of shape {shape:?}");
@@ -213,7 +249,10 @@ impl Tensor {
     pub fn one_hot(indices: &[usize], num_classes: usize) -> Tensor {
         let mut out = vec![0.0f32; indices.len() * num_classes];
         for (r, &i) in indices.iter().enumerate() {
-            assert!(i < num_classes, "one_hot: class {i} out of range for {num_classes} classes");
+            assert!(
+                i < num_classes,
+                "one_hot: class {i} out of range for {num_classes} classes"
+            );
             out[r * num_classes + i] = 1.0;
         }
         Tensor::from_vec(out, &[indices.len(), num_classes])
@@ -229,7 +268,10 @@ mod tests {
         let a = Tensor::arange(0.0, 6.0, 1.0).reshape(&[2, 3]);
         let b = Tensor::arange(6.0, 10.0, 1.0).reshape(&[2, 2]);
         let c = Tensor::concat(&[&a, &b], 1);
-        assert_eq!(c.to_vec(), vec![0.0, 1.0, 2.0, 6.0, 7.0, 3.0, 4.0, 5.0, 8.0, 9.0]);
+        assert_eq!(
+            c.to_vec(),
+            vec![0.0, 1.0, 2.0, 6.0, 7.0, 3.0, 4.0, 5.0, 8.0, 9.0]
+        );
         let parts = c.chunk(2, 1);
         assert_eq!(parts[0].to_vec(), a.to_vec());
         assert_eq!(parts[1].shape(), &[2, 2]);
@@ -239,7 +281,10 @@ mod tests {
     fn index_select_accumulates_repeated_rows() {
         let table = Tensor::ones(&[3, 2]).requires_grad_();
         table.index_select(0, &[2, 2, 0]).sum_all().backward();
-        assert_eq!(table.grad().unwrap().to_vec(), vec![1.0, 1.0, 0.0, 0.0, 2.0, 2.0]);
+        assert_eq!(
+            table.grad().unwrap().to_vec(),
+            vec![1.0, 1.0, 0.0, 0.0, 2.0, 2.0]
+        );
     }
 
     #[test]

@@ -1,0 +1,1 @@
+//! Figures of the lab report (work in progress).
