@@ -1,9 +1,9 @@
 //! The recommended gain of a nonlinearity, `torch.nn.init.calculate_gain`.
 //!
-//! A layer z = W·a with i.i.d. weights of variance Var[W] and n inputs gives
-//! Var[z] = n·Var[W]·E[a²]. If the next activation is a = f(z), the signal keeps its scale
-//! when n·Var[W]·E[f(z)²] = Var[z], i.e. Var[W] = gain² / n with
-//! gain² = Var[z] / E[f(z)²]. For ReLU, E[relu(z)²] = Var[z]/2, so gain = √2.
+//! A layer z = W·a with i.i.d. weights of variance Var\[W\] and n inputs gives
+//! Var\[z\] = n·Var\[W\]·E\[a²\]. If the next activation is a = f(z), the signal keeps its scale
+//! when n·Var\[W\]·E\[f(z)²\] = Var\[z\], i.e. Var\[W\] = gain² / n with
+//! gain² = Var\[z\] / E\[f(z)²\]. For ReLU, E\[relu(z)²\] = Var\[z\]/2, so gain = √2.
 
 /// The nonlinearity that follows a layer, as in PyTorch's `nonlinearity` strings.
 ///

@@ -1,8 +1,8 @@
 //! Kaiming/He initialization (He et al., 2015), `torch.nn.init.kaiming_*_`.
 //!
 //! With z_l = W_l·a_{l−1} and a_l = f(z_l), zero-mean i.i.d. weights give
-//! Var[z_l] = n·Var[W]·E[f(z_{l−1})²]. For ReLU, E[relu(z)²] = Var[z]/2, so the variance is
-//! preserved through any depth exactly when n·Var[W] = 2:
+//! Var\[z_l\] = n·Var\[W\]·E\[f(z_{l−1})²\]. For ReLU, E\[relu(z)²\] = Var\[z\]/2, so the variance is
+//! preserved through any depth exactly when n·Var\[W\] = 2:
 //!
 //! std = gain / √fan, gain = √2 for ReLU, √(2/(1 + a²)) for leaky ReLU with slope a.
 //!

@@ -1,6 +1,6 @@
-//! LeCun initialization (LeCun et al., 1998, "Efficient BackProp"): Var[W] = 1/fan_in.
+//! LeCun initialization (LeCun et al., 1998, "Efficient BackProp"): Var\[W\] = 1/fan_in.
 //!
-//! The variance-preserving choice for a layer whose activation keeps E[f(z)²] ≈ Var[z],
+//! The variance-preserving choice for a layer whose activation keeps E\[f(z)²\] ≈ Var\[z\],
 //! which is what SELU's self-normalizing fixed point (mean 0, variance 1) assumes
 //! (Klambauer et al., 2017). It equals `kaiming_normal(a, FanIn, Linear)`, PyTorch's
 //! recommendation for SELU networks.

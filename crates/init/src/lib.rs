@@ -4,21 +4,21 @@
 //!
 //! With z_l = W_l·a_{l−1} (n inputs per unit), a_l = f(z_l) and zero-mean i.i.d. weights,
 //!
-//! Var[z_l] = n · Var[W_l] · E[f(z_{l−1})²].
+//! Var\[z_l\] = n · Var\[W_l\] · E\[f(z_{l−1})²\].
 //!
-//! Each layer multiplies the second moment by the factor n·Var[W]·E[f(z)²]/Var[z]; over L
+//! Each layer multiplies the second moment by the factor n·Var\[W\]·E\[f(z)²\]/Var\[z\]; over L
 //! layers that factor is raised to the L-th power, so anything other than 1 makes the
 //! forward signal (and, symmetrically through fan_out, the gradient) explode or vanish
-//! exponentially. Setting the factor to 1 gives Var[W] = gain²/fan with
-//! gain² = Var[z]/E[f(z)²]:
+//! exponentially. Setting the factor to 1 gives Var\[W\] = gain²/fan with
+//! gain² = Var\[z\]/E\[f(z)²\]:
 //!
-//! | activation | init | Var[W] |
+//! | activation | init | Var\[W\] |
 //! |---|---|---|
 //! | ReLU | [`kaiming_normal`] / [`kaiming_uniform`] (He) | 2/fan_in |
 //! | leaky ReLU (slope a) | He with `a` | 2/((1 + a²)·fan_in) |
 //! | tanh, sigmoid, linear | [`xavier_normal`] / [`xavier_uniform`] (Glorot) | gain²·2/(fan_in + fan_out) |
 //! | SELU | [`lecun_normal`] | 1/fan_in |
-//! | deep linear / RNN recurrences | [`orthogonal`] | all singular values = gain |
+//! | deep linear / RNN recurrences | [`orthogonal()`] | all singular values = gain |
 //!
 //! Notation: N(μ, σ) always names the **standard deviation** σ, as `rand_distr::Normal`
 //! and `torch.nn.init.normal_` do; Glorot's N(0, √(2/(n_in + n_out))) has variance

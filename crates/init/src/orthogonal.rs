@@ -108,7 +108,7 @@ mod tests {
         }
     }
 
-    /// The sign correction makes W Haar-distributed: every entry has mean 0 and E[W_ij²] = 1/n.
+    /// The sign correction makes W Haar-distributed: every entry has mean 0 and E\[W_ij²\] = 1/n.
     /// (A QR whose diag(R) signs follow the data rather than a fixed rule would bias Q.) A 1×1
     /// weight is then ±gain with probability ½ each.
     #[test]

@@ -3,8 +3,8 @@
 //!
 //! weight: `kaiming_uniform_(w, a = √5)`, i.e. gain = √(2/(1 + 5)) = 1/√3 and
 //! bound = √3·gain/√fan_in = 1/√fan_in, so W ~ U(−1/√fan_in, 1/√fan_in) and
-//! Var[W] = 1/(3·fan_in): a third of LeCun's variance. With ReLU after it this *shrinks*
-//! the second moment by 6× per layer (n·Var[W]·½ = 1/6), which is harmless for shallow
+//! Var\[W\] = 1/(3·fan_in): a third of LeCun's variance. With ReLU after it this *shrinks*
+//! the second moment by 6× per layer (n·Var\[W\]·½ = 1/6), which is harmless for shallow
 //! networks and one reason deep plain networks need normalization or He init.
 //!
 //! bias: U(−1/√fan_in, 1/√fan_in), zeros when fan_in = 0.

@@ -1,10 +1,10 @@
 //! Xavier/Glorot initialization (Glorot & Bengio, 2010), `torch.nn.init.xavier_*_`.
 //!
-//! For a linear (or tanh-near-zero) network, the forward pass keeps Var[a] when
-//! fan_in·Var[W] = 1 and the backward pass keeps Var[∂L/∂a] when fan_out·Var[W] = 1.
+//! For a linear (or tanh-near-zero) network, the forward pass keeps Var\[a\] when
+//! fan_in·Var\[W\] = 1 and the backward pass keeps Var\[∂L/∂a\] when fan_out·Var\[W\] = 1.
 //! Glorot's compromise is the harmonic mean:
 //!
-//! Var[W] = gain² · 2 / (fan_in + fan_out),
+//! Var\[W\] = gain² · 2 / (fan_in + fan_out),
 //!
 //! i.e. std = gain·√(2/(fan_in + fan_out)) for N(0, std) (std, not the variance), and
 //! U(−√3·std, +√3·std) for the uniform variant, since U(−r, r) has variance r²/3.
