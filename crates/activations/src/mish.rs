@@ -6,9 +6,15 @@
 //! z ≈ −1.1924. Mish′ → 1 for large positive z and decays like |z|·e^(−|z|) for large
 //! negative z.
 //!
-//! **Stable form.** In `f64`: s = z + ln1p(e^(−z)) for z > 0 else ln1p(e^z) (no overflow),
-//! sech²(s) = 4e^(−2s)/(1 + e^(−2s))², σ sign-split. z = 1000 gives exactly z and 1;
-//! z = −1000 gives 0 and 0, no NaN.
+//! **Stable form, one exponential.** With w = 1 + e^z, tanh(ln w) = (w² − 1)/(w² + 1) and
+//! sech²(ln w) = 4w²/(w² + 1)². We evaluate in `f64` with an exponent that is never positive:
+//! - z ≤ 0, e = e^z: tanh(s) = e(e + 2)/(e(e + 2) + 2), σ(z) = e/(1 + e),
+//!   sech²(s) = 4q/(q + 1)² with q = (1 + e)²;
+//! - z > 0, e = e^(−z) (dividing through by e^(2z)): tanh(s) = (1 + 2e)/(1 + 2e + 2e²),
+//!   σ(z) = 1/(1 + e), sech²(s) = 4q·e²/(q + e²)².
+//!
+//! So z = 1000 gives exactly z and 1, z = −1000 gives 0 and 0, there is no NaN, and the
+//! small negative tail keeps its relative precision (tanh(s) ≈ e^z, not 1 − 1).
 //!
 //! The fused op keeps x for the backward (as PyTorch's `mish_backward`).
 //!
@@ -16,9 +22,26 @@
 
 use gradflow_tensor::{Elementwise, Module, Scope, Tensor};
 
-use crate::sigmoid::sigmoid_f64;
-use crate::softplus::log1p_exp_f64;
-use crate::tanh::sech2_f64;
+/// (tanh(softplus z), σ(z), sech²(softplus z)) in `f64` with one exponential.
+fn parts(z: f64) -> (f64, f64, f64) {
+    if z > 0.0 {
+        let e = (-z).exp();
+        let q = (1.0 + e) * (1.0 + e);
+        let t = (1.0 + 2.0 * e) / (1.0 + 2.0 * e + 2.0 * e * e);
+        let sech2 = 4.0 * q * e * e / ((q + e * e) * (q + e * e));
+        (t, 1.0 / (1.0 + e), sech2)
+    } else {
+        // Also the NaN branch.
+        let e = z.exp();
+        let n = e * (e + 2.0);
+        let q = (1.0 + e) * (1.0 + e);
+        (
+            n / (n + 2.0),
+            e / (1.0 + e),
+            4.0 * q / ((q + 1.0) * (q + 1.0)),
+        )
+    }
+}
 
 /// Mish(z) = z·tanh(ln(1 + e^z)), for one value.
 ///
@@ -30,7 +53,7 @@ use crate::tanh::sech2_f64;
 /// ```
 pub fn mish_scalar(z: f32) -> f32 {
     let z = f64::from(z);
-    (z * log1p_exp_f64(z).tanh()) as f32
+    (z * parts(z).0) as f32
 }
 
 /// Mish′(z) = tanh(s) + z·σ(z)·sech²(s), s = softplus(z); range ≈ [−0.1125, 1.0885].
@@ -42,8 +65,8 @@ pub fn mish_scalar(z: f32) -> f32 {
 /// ```
 pub fn mish_prime(z: f32) -> f32 {
     let z = f64::from(z);
-    let s = log1p_exp_f64(z);
-    (s.tanh() + z * sigmoid_f64(z) * sech2_f64(s)) as f32
+    let (t, sig, sech2) = parts(z);
+    (t + z * sig * sech2) as f32
 }
 
 /// The fused kernel; keeps x for the backward.
@@ -90,6 +113,20 @@ impl Module for Mish {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-exponential form equals the definition z·tanh(ln(1 + e^z)) and its derivative.
+    #[test]
+    fn matches_the_definition() {
+        for i in -400..=400 {
+            let z = f64::from(i) * 0.05;
+            let s = crate::softplus::log1p_exp_f64(z);
+            let sig = crate::sigmoid::sigmoid_f64(z);
+            let (t, sg, sech2) = parts(z);
+            assert!((t - s.tanh()).abs() <= 1e-15 * s.tanh().abs(), "{z}");
+            assert!((sg - sig).abs() <= 2e-16, "{z}");
+            assert!((sech2 - crate::tanh::sech2_f64(s)).abs() <= 1e-15, "{z}");
+        }
+    }
 
     #[test]
     fn extremes_and_nan() {

@@ -11,14 +11,15 @@
 //! any |z| (|z| = 1000 included).
 //!
 //! **Backward from the output** (PyTorch's `sigmoid_backward`): the fused op keeps only
-//! y = σ(x) and computes dx = dy·y·(1 − y) in `f32`. Once y rounds to 1 (x ≳ 17.3, where 1 − σ(x) < 2⁻²⁵), the
-//! derivative is exactly 0, as in PyTorch; for x → −∞, y·(1 − y) ≈ y stays positive until y
-//! itself underflows.
+//! y = σ(x) and computes dx = dy·y·(1 − y) in `f32`. Once y rounds to 1 (x ≳ 17.3, where
+//! 1 − σ(x) < 2⁻²⁵), the derivative is exactly 0, as in PyTorch; for x → −∞, y·(1 − y) ≈ y
+//! stays positive until y itself underflows.
 //!
 //! **Where σ′ underflows in `f32`.** [`sigmoid_prime`] (computed from z) is > 0 for
-//! |z| < 103.9 (it rounds to 0 below half the smallest subnormal, 2⁻¹⁵⁰ ≈ 7·10⁻⁴⁶, at |z| ≈ 103.97) and a
-//! normal float only for |z| < 87.3. From the output, as the backward computes it, σ′ is 0
-//! for z ≳ 17.3. σ′(−90) ≈ 8.2·10⁻⁴⁰ (a subnormal), never NaN.
+//! |z| < 103.9: it rounds to 0 below half the smallest subnormal, 2⁻¹⁵⁰ ≈ 7·10⁻⁴⁶, which
+//! e^(−|z|) crosses at |z| ≈ 103.97. It is a normal float only for |z| < 87.3. From the
+//! output, as the backward computes it, σ′ is 0 for z ≳ 17.3. σ′(−90) ≈ 8.2·10⁻⁴⁰ (a
+//! subnormal), never NaN.
 //!
 //! Matches `torch.sigmoid` / `torch.nn.Sigmoid`.
 

@@ -102,7 +102,8 @@ fn assert_close(what: &str, x: &Tensor, got: &Tensor, want: &Tensor) -> (f64, f6
         }
     }
     println!(
-        "{what}: max |diff| {max_abs:.2e}, max rel {max_rel:.2e} (at x = {:e}: ours {:e}, torch {:e})",
+        "{what}: max |diff| {max_abs:.2e}, max rel {max_rel:.2e} \
+         (at x = {:e}: ours {:e}, torch {:e})",
         worst.0, worst.1, worst.2
     );
     (max_abs, max_rel)
