@@ -138,7 +138,7 @@ impl Optimizer for Adagrad {
             p.update_data(|w| {
                 for i in 0..n {
                     let gi = if c.weight_decay != 0.0 {
-                        g[i] + wd * w[i]
+                        wd.mul_add(w[i], g[i])
                     } else {
                         g[i]
                     };

@@ -159,11 +159,11 @@ pub(crate) fn adam_step(params: &[Tensor], state: &mut [Option<AdamState>], h: &
                     if h.decoupled {
                         w[i] *= decay;
                     } else {
-                        gi += wd * w[i];
+                        gi = wd.mul_add(w[i], gi);
                     }
                 }
                 m[i] = lerp(m[i], gi, w1);
-                v[i] = v[i] * b2 + c2 * gi * gi;
+                v[i] = (c2 * gi).mul_add(gi, v[i] * b2);
                 let vhat = match vmax.as_deref_mut() {
                     Some(vm) => {
                         vm[i] = vm[i].max(v[i]);

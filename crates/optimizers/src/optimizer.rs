@@ -217,13 +217,13 @@ pub(crate) fn decode_params<S>(
         .collect()
 }
 
-/// PyTorch's `torch.lerp(a, b, w)` for one element: a + w·(b − a) when |w| < ½, else
-/// b − (b − a)·(1 − w) (the form that is exact at both ends).
+/// PyTorch's `torch.lerp(a, b, w)` for one element, as its vectorized CPU kernel computes
+/// it: fma(w, b − a, a) when |w| < ½, else fma(w − 1, b − a, b) (exact at both ends).
 #[inline]
 pub(crate) fn lerp(a: f32, b: f32, w: f32) -> f32 {
     if w.abs() < 0.5 {
-        a + w * (b - a)
+        w.mul_add(b - a, a)
     } else {
-        b - (b - a) * (1.0 - w)
+        (w - 1.0).mul_add(b - a, b)
     }
 }

@@ -153,7 +153,7 @@ impl Optimizer for RmsProp {
             p.update_data(|w| {
                 for i in 0..n {
                     let gi = if c.weight_decay != 0.0 {
-                        g[i] + wd * w[i]
+                        wd.mul_add(w[i], g[i])
                     } else {
                         g[i]
                     };
@@ -168,7 +168,7 @@ impl Optimizer for RmsProp {
                     match b.as_deref_mut() {
                         Some(b) => {
                             b[i] = b[i] * mu + gi / avg;
-                            w[i] += lr * b[i];
+                            w[i] = lr.mul_add(b[i], w[i]);
                         }
                         None => w[i] += lr * gi / avg,
                     }

@@ -73,6 +73,10 @@ impl SgdConfig {
 /// θ ← θ − η·d
 /// ```
 ///
+/// Every `x + a·y` above is one fused multiply-add, as in PyTorch's CPU `add(y, alpha=a)`;
+/// fed the same gradients, 25 steps reproduce PyTorch's parameters bit for bit (tested for
+/// plain, momentum, dampening, Nesterov and weight decay).
+///
 /// Without dampening the buffer is the *sum* bₜ = Σₖ μ^(t−k) gₖ, whose steady-state size is
 /// g/(1 − μ): momentum 0.9 takes steps ten times longer than plain SGD with the same η. The
 /// exponential-moving-average form of the seed is [`EmaMomentum`](crate::EmaMomentum).
@@ -156,23 +160,23 @@ impl Optimizer for Sgd {
                 None => {
                     for i in 0..w.len() {
                         let d = if weight_decay != 0.0 {
-                            g[i] + wd * w[i]
+                            wd.mul_add(w[i], g[i])
                         } else {
                             g[i]
                         };
-                        w[i] += lr * d;
+                        w[i] = lr.mul_add(d, w[i]);
                     }
                 }
                 Some(b) => {
                     for i in 0..w.len() {
                         let d = if weight_decay != 0.0 {
-                            g[i] + wd * w[i]
+                            wd.mul_add(w[i], g[i])
                         } else {
                             g[i]
                         };
-                        b[i] = if first { d } else { b[i] * mu + damp * d };
-                        let d = if nesterov { d + mu * b[i] } else { b[i] };
-                        w[i] += lr * d;
+                        b[i] = if first { d } else { damp.mul_add(d, b[i] * mu) };
+                        let d = if nesterov { mu.mul_add(b[i], d) } else { b[i] };
+                        w[i] = lr.mul_add(d, w[i]);
                     }
                 }
             });

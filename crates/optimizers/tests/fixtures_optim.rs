@@ -147,7 +147,7 @@ fn check(what: &str, actual: &[f32], expected: &[f32]) -> f64 {
             (a - e).abs() / e.abs()
         );
     }
-    max_rel(actual, expected, ATOL / RTOL)
+    max_rel(actual, expected, 1e-3)
 }
 
 fn trajectory(name: &str) {
@@ -202,6 +202,15 @@ fn trajectory(name: &str) {
         }
     }
     eprintln!("{name}: PyTorch gradients: max rel err params {worst:.2e}");
+    if fx.config["optimizer"] == "SGD" {
+        // SGD's update is a chain of PyTorch `add(x, alpha=a)` calls, each one fused
+        // multiply-add on the CPU; we do the same, so on PyTorch's gradients the whole
+        // 25-step trajectory is reproduced bit for bit.
+        assert_eq!(
+            worst, 0.0,
+            "{name}: SGD on PyTorch's gradients should be bit-exact"
+        );
+    }
 }
 
 macro_rules! fixture_tests {

@@ -193,7 +193,8 @@ proptest! {
             let g: Vec<f32> = (0..n).map(|i| ((i + t) as f32).sin()).collect();
             set_grad(&p, g.clone());
             opt.step();
-            for i in 0..n { x[i] -= lr as f32 * g[i]; }
+            // PyTorch's param.add_(grad, alpha=-lr) is one fused multiply-add.
+            for i in 0..n { x[i] = (-lr as f32).mul_add(g[i], x[i]); }
         }
         prop_assert_eq!(p.to_vec(), x);
     }
