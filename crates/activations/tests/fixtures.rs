@@ -80,7 +80,7 @@ impl Fixture {
 fn assert_close(what: &str, x: &Tensor, got: &Tensor, want: &Tensor) -> (f64, f64) {
     assert_eq!(got.shape(), want.shape(), "{what}: shape");
     let (xv, g, w) = (x.to_vec(), got.to_vec(), want.to_vec());
-    let (mut max_abs, mut max_rel) = (0.0f64, 0.0f64);
+    let (mut max_abs, mut max_rel, mut max_ratio) = (0.0f64, 0.0f64, 0.0f64);
     let mut worst = (0.0f32, 0.0f64, 0.0f64);
     for i in 0..g.len() {
         let (a, e) = (f64::from(g[i]), f64::from(w[i]));
@@ -96,14 +96,15 @@ fn assert_close(what: &str, x: &Tensor, got: &Tensor, want: &Tensor) -> (f64, f6
             xv[i]
         );
         max_abs = max_abs.max(d);
+        max_ratio = max_ratio.max(d / (ATOL + RTOL * e.abs()));
         if e != 0.0 && d / e.abs() > max_rel {
             max_rel = d / e.abs();
             worst = (xv[i], a, e);
         }
     }
     println!(
-        "{what}: max |diff| {max_abs:.2e}, max rel {max_rel:.2e} \
-         (at x = {:e}: ours {:e}, torch {:e})",
+        "{what}: worst |diff|/tolerance {max_ratio:.3}, max |diff| {max_abs:.2e}, \
+         max rel {max_rel:.2e} (at x = {:e}: ours {:e}, torch {:e})",
         worst.0, worst.1, worst.2
     );
     (max_abs, max_rel)
