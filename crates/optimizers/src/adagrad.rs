@@ -4,7 +4,7 @@ use gradflow_tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::check;
-use crate::optimizer::{ParamState, decode_params, decode_state, encode_config};
+use crate::optimizer::{ParamState, decode_params, decode_state, encode_config, fma};
 use crate::{OptimError, Optimizer, OptimizerState};
 
 /// Hyperparameters of [`Adagrad`]; the defaults are PyTorch's.
@@ -138,7 +138,7 @@ impl Optimizer for Adagrad {
             p.update_data(|w| {
                 for i in 0..n {
                     let gi = if c.weight_decay != 0.0 {
-                        wd.mul_add(w[i], g[i])
+                        fma(wd, w[i], g[i])
                     } else {
                         g[i]
                     };

@@ -4,7 +4,7 @@ use gradflow_tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::check;
-use crate::optimizer::{ParamState, decode_params, decode_state, encode_config, lerp};
+use crate::optimizer::{ParamState, decode_params, decode_state, encode_config, fma, lerp};
 use crate::{OptimError, Optimizer, OptimizerState};
 
 /// Hyperparameters of [`Adam`]; the defaults are PyTorch's.
@@ -159,11 +159,11 @@ pub(crate) fn adam_step(params: &[Tensor], state: &mut [Option<AdamState>], h: &
                     if h.decoupled {
                         w[i] *= decay;
                     } else {
-                        gi = wd.mul_add(w[i], gi);
+                        gi = fma(wd, w[i], gi);
                     }
                 }
                 m[i] = lerp(m[i], gi, w1);
-                v[i] = (c2 * gi).mul_add(gi, v[i] * b2);
+                v[i] = fma(c2 * gi, gi, v[i] * b2);
                 let vhat = match vmax.as_deref_mut() {
                     Some(vm) => {
                         vm[i] = vm[i].max(v[i]);

@@ -4,7 +4,7 @@ use gradflow_tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::check;
-use crate::optimizer::{ParamState, decode_params, decode_state, encode_config, lerp};
+use crate::optimizer::{ParamState, decode_params, decode_state, encode_config, fma, lerp};
 use crate::{OptimError, Optimizer, OptimizerState};
 
 /// Hyperparameters of [`RmsProp`]; the defaults are PyTorch's.
@@ -153,7 +153,7 @@ impl Optimizer for RmsProp {
             p.update_data(|w| {
                 for i in 0..n {
                     let gi = if c.weight_decay != 0.0 {
-                        wd.mul_add(w[i], g[i])
+                        fma(wd, w[i], g[i])
                     } else {
                         g[i]
                     };
@@ -168,7 +168,7 @@ impl Optimizer for RmsProp {
                     match b.as_deref_mut() {
                         Some(b) => {
                             b[i] = b[i] * mu + gi / avg;
-                            w[i] = lr.mul_add(b[i], w[i]);
+                            w[i] = fma(lr, b[i], w[i]);
                         }
                         None => w[i] += lr * gi / avg,
                     }

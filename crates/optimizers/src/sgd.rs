@@ -4,7 +4,7 @@ use gradflow_tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::check;
-use crate::optimizer::{ParamState, decode_params, decode_state, encode_config};
+use crate::optimizer::{ParamState, decode_params, decode_state, encode_config, fma};
 use crate::{OptimError, Optimizer, OptimizerState};
 
 /// Hyperparameters of [`Sgd`]; the defaults are PyTorch's (`lr` 1e-3, everything else 0).
@@ -160,23 +160,23 @@ impl Optimizer for Sgd {
                 None => {
                     for i in 0..w.len() {
                         let d = if weight_decay != 0.0 {
-                            wd.mul_add(w[i], g[i])
+                            fma(wd, w[i], g[i])
                         } else {
                             g[i]
                         };
-                        w[i] = lr.mul_add(d, w[i]);
+                        w[i] = fma(lr, d, w[i]);
                     }
                 }
                 Some(b) => {
                     for i in 0..w.len() {
                         let d = if weight_decay != 0.0 {
-                            wd.mul_add(w[i], g[i])
+                            fma(wd, w[i], g[i])
                         } else {
                             g[i]
                         };
-                        b[i] = if first { d } else { damp.mul_add(d, b[i] * mu) };
-                        let d = if nesterov { mu.mul_add(b[i], d) } else { b[i] };
-                        w[i] = lr.mul_add(d, w[i]);
+                        b[i] = if first { d } else { fma(damp, d, b[i] * mu) };
+                        let d = if nesterov { fma(mu, b[i], d) } else { b[i] };
+                        w[i] = fma(lr, d, w[i]);
                     }
                 }
             });
