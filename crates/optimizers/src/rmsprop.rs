@@ -20,7 +20,7 @@ pub struct RmsPropConfig {
     pub weight_decay: f64,
     /// Momentum μ on the normalised step (default 0).
     pub momentum: f64,
-    /// Divide by the estimated standard deviation √(E[g²] − E[g]²) instead of √E[g²].
+    /// Divide by the estimated standard deviation √(E(g²) − E(g)²) instead of √E(g²).
     pub centered: bool,
 }
 

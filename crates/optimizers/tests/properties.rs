@@ -596,3 +596,40 @@ fn closed_forms_agree_with_recursions() {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn schedules_stay_in_their_ranges(
+        base in 1e-4f64..1.0,
+        t_max in 1usize..60,
+        eta_frac in 0.0f64..0.5,
+        total in 2usize..80,
+        pct in 0.05f64..0.95,
+    ) {
+        let eta_min = base * eta_frac;
+        let mut cos = CosineAnnealingLr::new(base, t_max, eta_min).unwrap();
+        for _ in 0..3 * t_max {
+            let lr = cos.lr();
+            prop_assert!(lr >= eta_min * (1.0 - 1e-9) - 1e-15 && lr <= base * (1.0 + 1e-9), "cosine lr {lr}");
+            cos.advance();
+        }
+        let mut cfg = OneCycleConfig::new(base, total);
+        cfg.pct_start = pct;
+        let mut one = OneCycleLr::new(cfg).unwrap();
+        for e in 0..total {
+            let (lr, m) = (one.lr(), one.momentum().unwrap());
+            prop_assert!(lr > 0.0 && lr <= base * (1.0 + 1e-9), "one-cycle lr {lr} at {e}");
+            prop_assert!((0.85 - 1e-9..=0.95 + 1e-9).contains(&m), "one-cycle momentum {m} at {e}");
+            one.advance();
+        }
+        let mut step = StepLr::new(base, 1 + t_max % 7, 0.5).unwrap();
+        let mut prev = step.lr();
+        for _ in 0..30 {
+            step.advance();
+            prop_assert!(step.lr() <= prev);
+            prev = step.lr();
+        }
+    }
+}
