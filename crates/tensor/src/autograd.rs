@@ -259,7 +259,7 @@ impl Tensor {
 fn accumulate_slot(slot: &GradSlot, g: Tensor) {
     let mut s = lock(slot);
     *s = Some(match s.take() {
-        None => g.contiguous(),
+        None => g.detach().into_exclusive(),
         Some(prev) => prev.add(&g),
     });
 }

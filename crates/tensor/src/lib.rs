@@ -40,6 +40,7 @@
 pub mod autograd;
 pub mod gradcheck;
 pub mod layout;
+pub mod math;
 pub mod module;
 pub mod ops;
 mod parallel;

@@ -226,6 +226,22 @@ impl Tensor {
         }
     }
 
+    /// `self` when it is contiguous and nothing else holds its buffer, else a fresh copy: a
+    /// tensor that can be stored (as a gradient) and later updated in place without the
+    /// update showing through another tensor (PyTorch's AccumulateGrad steals or clones the
+    /// same way).
+    pub(crate) fn into_exclusive(self) -> Tensor {
+        let exclusive = self.is_contiguous()
+            && self.0.layout.offset() == 0
+            && Arc::strong_count(&self.0.storage) == 1
+            && self.read_storage().len() == self.numel();
+        if exclusive {
+            self
+        } else {
+            Tensor::from_vec(self.to_vec(), self.shape())
+        }
+    }
+
     /// The elements in row-major order, copied.
     pub fn to_vec(&self) -> Vec<f32> {
         self.data().to_vec()

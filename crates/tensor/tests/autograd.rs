@@ -204,3 +204,19 @@ fn backward_with_an_explicit_seed_is_a_vector_jacobian_product() {
         .backward_with(&Tensor::from_vec(vec![1.0, -1.0, 0.5], &[3]));
     assert_eq!(x.grad().unwrap().to_vec(), vec![3.0, -3.0, 1.5]);
 }
+
+/// Two leaves that receive the same gradient tensor (as `a + b` does) must not end up
+/// sharing one buffer: writing one gradient in place must leave the other alone.
+#[test]
+fn leaf_gradients_never_share_storage() {
+    let a = Tensor::from_vec(vec![1.0, 2.0], &[2]).requires_grad_();
+    let b = Tensor::from_vec(vec![3.0, 4.0], &[2]).requires_grad_();
+    a.add(&b)
+        .mul(&Tensor::from_vec(vec![30.0, 40.0], &[2]))
+        .sum_all()
+        .backward();
+    let (ga, gb) = (a.grad().unwrap(), b.grad().unwrap());
+    assert!(!ga.shares_storage(&gb));
+    ga.update_data(|d| d[0] = 0.0);
+    assert_eq!(b.grad().unwrap().to_vec(), vec![30.0, 40.0]);
+}

@@ -36,8 +36,9 @@ use crate::parallel::{PAR_MIN_ELEMS, par_rows};
 pub trait Elementwise: Copy + Send + Sync + 'static {
     /// The op's name in error messages and the graph.
     const NAME: &'static str;
-    /// True when `df` needs only the output `y` (then `x` is not kept for backward and the
-    /// `x` passed to `df` is NaN).
+    /// True when `df` needs only the output `y`: then `x` is not kept for backward and the
+    /// `x` passed to `df` is NaN. When false, only `x` is kept and the `y` passed to `df` is
+    /// NaN (recomputing f(x) in backward would cost a second forward pass).
     const FROM_OUTPUT: bool;
     /// The function, y = f(x).
     fn f(self, x: f32) -> f32;
@@ -156,7 +157,7 @@ impl Tensor {
             let x = self.detach();
             y.record(E::NAME, &[self], false, move |c| {
                 let dx = c.grad_output().with_data(|dy| {
-                    x.with_data(|xv| zip_slices(dy, xv, |g, v| g * e.df(v, e.f(v))))
+                    x.with_data(|xv| zip_slices(dy, xv, |g, v| g * e.df(v, f32::NAN)))
                 });
                 vec![Some(Tensor::from_vec(dx, x.shape()))]
             })
@@ -443,7 +444,7 @@ impl Elementwise for Exp {
     const NAME: &'static str = "exp";
     const FROM_OUTPUT: bool = true;
     fn f(self, x: f32) -> f32 {
-        x.exp()
+        crate::math::exp(x)
     }
     fn df(self, _x: f32, y: f32) -> f32 {
         y

@@ -34,7 +34,7 @@ fn softmax_rows(x: &[f32], n: usize, log: bool) -> Vec<f32> {
         let m = if m.is_finite() { m } else { 0.0 };
         let mut s = 0.0f32;
         for (d, &v) in dst.iter_mut().zip(src) {
-            *d = (v - m).exp();
+            *d = crate::math::exp(v - m);
             s += *d;
         }
         if log {
@@ -162,12 +162,13 @@ impl Tensor {
         let out = match reduction {
             Reduction::None => Tensor::from_vec(per_sample, &[n]),
             Reduction::Sum => Tensor::scalar(per_sample.iter().sum()),
-            Reduction::Mean => Tensor::scalar(per_sample.iter().sum::<f32>() / n.max(1) as f32),
+            // 0 rows: 0/0 = NaN, as PyTorch.
+            Reduction::Mean => Tensor::scalar(per_sample.iter().sum::<f32>() / n as f32),
         };
         let t = targets.to_vec();
         out.record("cross_entropy", &[self], false, move |c| {
             let g = c.grad_output().to_vec();
-            let mut dx: Vec<f32> = logp.iter().map(|v| v.exp()).collect();
+            let mut dx: Vec<f32> = logp.iter().map(|&v| crate::math::exp(v)).collect();
             for (r, row) in dx.chunks_mut(classes.max(1)).enumerate() {
                 let scale = match reduction {
                     Reduction::None => g[r],
