@@ -6,8 +6,9 @@
 //!
 //! ∂L/∂h_{l−1} = W_lᵀ (φ′(z_l) ⊙ ∂L/∂h_l),
 //!
-//! and for the sigmoid φ′ = σ(1 − σ) ≤ 1/4: k layers below the output the φ′ factors alone
-//! shrink the signal by up to 0.25^k. The figures show that and its cures:
+//! and for the sigmoid φ′ = σ(1 − σ) ≤ 1/4: k layers below the last hidden layer the φ′
+//! factors alone contribute a factor of at most 0.25^k (the weights add ‖W‖^k on top). The
+//! figures show that and its cures:
 //!
 //! | file stem | what it shows |
 //! |---|---|
