@@ -80,6 +80,8 @@ enum CliError {
     Data(#[from] data::DataError),
     #[error(transparent)]
     Report(#[from] lab::report::ReportError),
+    #[error(transparent)]
+    Plot(#[from] lab::plots::PlotError),
 }
 
 fn validate(a: &VanishingArgs) -> Result<(), CliError> {
@@ -202,7 +204,8 @@ fn vanishing(a: VanishingArgs) -> Result<(), CliError> {
     }
     bar.finish_and_clear();
     print!("{}", report.table());
-    report.write(&a.out, &[])?;
+    let figures = lab::plots::write_figures(&report, &a.out)?;
+    report.write(&a.out, &figures)?;
     println!("report: {}", a.out.join("report.md").display());
     Ok(())
 }

@@ -107,7 +107,14 @@ fn small_run_writes_the_report() {
         stdout.contains("sigmoid-small") && stdout.contains("relu-he"),
         "{stdout}"
     );
-    for f in ["results.json", "layers.csv", "curves.csv", "report.md"] {
+    for f in [
+        "results.json",
+        "layers.csv",
+        "curves.csv",
+        "report.md",
+        "grad_flow_init.svg",
+        "grad_flow_init.png",
+    ] {
         let p = report_dir.join(f);
         assert!(
             p.is_file() && std::fs::metadata(&p).map_or(0, |m| m.len()) > 0,

@@ -157,13 +157,12 @@ impl Optimizer for Sgd {
                 None
             };
             p.update_data(|w| match buf {
+                // Plain SGD, w ← w − lr·g: one fused multiply–add per element, on the CPU's
+                // FMA unit when it has one.
+                None if weight_decay == 0.0 => gradflow_tensor::math::axpy(w, lr, &g),
                 None => {
                     for i in 0..w.len() {
-                        let d = if weight_decay != 0.0 {
-                            fma(wd, w[i], g[i])
-                        } else {
-                            g[i]
-                        };
+                        let d = fma(wd, w[i], g[i]);
                         w[i] = fma(lr, d, w[i]);
                     }
                 }

@@ -88,6 +88,57 @@ pub fn tanh(x: f32) -> f32 {
     }
 }
 
+/// a·b + c with a single rounding (IEEE fused multiply–add) without the C library.
+///
+/// `f32::mul_add` is a libm call on x86-64 builds without the `fma` target feature, so this
+/// computes in f64: a·b is exact there (24 + 24 < 53 bits), and rounding a·b + c to f64 and
+/// then to f32 equals rounding it once to f32 unless the f64 sum lands exactly on a midpoint
+/// between two f32 values or in the f32 subnormal range; those rare cases take `mul_add`.
+#[inline(always)]
+pub fn fma(a: f32, b: f32, c: f32) -> f32 {
+    let r = f64::from(a) * f64::from(b) + f64::from(c);
+    if r.to_bits() & 0x1fff_ffff == 0x1000_0000 || r.abs() < f64::from(f32::MIN_POSITIVE) {
+        a.mul_add(b, c)
+    } else {
+        r as f32
+    }
+}
+
+/// y ← a·x + y elementwise with one rounding per element (what PyTorch's CPU kernels compute
+/// for `y.add_(x, alpha=a)`, the SGD update). Uses the CPU's FMA instructions when present
+/// (runtime detection), else [`fma`]; both give identical bits.
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    assert_eq!(
+        y.len(),
+        x.len(),
+        "axpy: lengths {} and {} differ",
+        y.len(),
+        x.len()
+    );
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        fn axpy_fma(y: &mut [f32], a: f32, x: &[f32]) {
+            for (yi, &xi) in y.iter_mut().zip(x) {
+                *yi = a.mul_add(xi, *yi);
+            }
+        }
+        if std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx2")
+        {
+            // SAFETY: `axpy_fma` only enables AVX2 and FMA, and the CPU was just checked to
+            // have both.
+            unsafe { axpy_fma(y, a, x) };
+            return;
+        }
+    }
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi = fma(a, xi, *yi);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +156,26 @@ mod tests {
             x += 0.0137;
         }
         assert!(worst < 2.5e-7, "worst relative error {worst:e}");
+    }
+
+    #[test]
+    fn axpy_rounds_once_like_mul_add() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let x: Vec<f32> = (0..4099).map(|_| rng.random_range(-1e3f32..1e3)).collect();
+        let mut y: Vec<f32> = (0..4099).map(|_| rng.random_range(-1e3f32..1e3)).collect();
+        let want: Vec<u32> = y
+            .iter()
+            .zip(&x)
+            .map(|(&yi, &xi)| 0.37f32.mul_add(xi, yi).to_bits())
+            .collect();
+        let mut y2 = y.clone();
+        axpy(&mut y, 0.37, &x);
+        assert_eq!(y.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want);
+        for (yi, &xi) in y2.iter_mut().zip(&x) {
+            *yi = fma(0.37, xi, *yi);
+        }
+        assert_eq!(y2.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want);
     }
 
     #[test]
