@@ -144,6 +144,17 @@ impl Optimizer for Sgd {
         );
         for (p, slot) in self.params.iter().zip(&mut self.state) {
             let Some(g) = p.grad() else { continue };
+            if momentum == 0.0 && weight_decay == 0.0 {
+                // Plain SGD, w ← w − lr·g: one fused multiply–add per element on the CPU's FMA
+                // unit when it has one, reading the gradient in place (no copy).
+                slot.get_or_insert_with(|| SgdState {
+                    step: 0,
+                    momentum_buffer: None,
+                })
+                .step += 1;
+                g.with_data(|gd| p.update_data(|w| gradflow_tensor::math::axpy(w, lr, gd)));
+                continue;
+            }
             let g = g.to_vec();
             let st = slot.get_or_insert_with(|| SgdState {
                 step: 0,
@@ -157,9 +168,6 @@ impl Optimizer for Sgd {
                 None
             };
             p.update_data(|w| match buf {
-                // Plain SGD, w ← w − lr·g: one fused multiply–add per element, on the CPU's
-                // FMA unit when it has one.
-                None if weight_decay == 0.0 => gradflow_tensor::math::axpy(w, lr, &g),
                 None => {
                     for i in 0..w.len() {
                         let d = fma(wd, w[i], g[i]);

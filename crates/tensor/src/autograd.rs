@@ -259,7 +259,12 @@ impl Tensor {
 fn accumulate_slot(slot: &GradSlot, g: Tensor) {
     let mut s = lock(slot);
     *s = Some(match s.take() {
-        None => g.detach().into_exclusive(),
+        // Gradients computed in backward carry no graph; a user's seed might, so cut it. Not
+        // cloning first keeps the buffer exclusive when nothing else holds it (no copy).
+        None => {
+            let g = if g.requires_grad() { g.detach() } else { g };
+            g.into_exclusive()
+        }
         Some(prev) => prev.add(&g),
     });
 }

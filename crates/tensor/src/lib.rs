@@ -55,3 +55,8 @@ pub use ops::elementwise::Elementwise;
 pub use ops::nn::Reduction;
 pub use parallel::PAR_MIN_ELEMS;
 pub use tensor::Tensor;
+
+/// The README's example, compiled and run as a doctest so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -233,6 +233,7 @@ impl Tensor {
     pub(crate) fn into_exclusive(self) -> Tensor {
         let exclusive = self.is_contiguous()
             && self.0.layout.offset() == 0
+            && Arc::strong_count(&self.0) == 1
             && Arc::strong_count(&self.0.storage) == 1
             && self.read_storage().len() == self.numel();
         if exclusive {
