@@ -19,11 +19,21 @@ fn main() {
             let w = if name.starts_with("sigmoid") {
                 xavier_normal(&[128, 128], 1.0, &mut rng)
             } else {
-                kaiming_normal(&[128, 128], 0.0, FanMode::FanIn, Nonlinearity::Relu, &mut rng)
+                kaiming_normal(
+                    &[128, 128],
+                    0.0,
+                    FanMode::FanIn,
+                    Nonlinearity::Relu,
+                    &mut rng,
+                )
             }
             .requires_grad_();
             let z = h.linear(&w, None);
-            h = if name.starts_with("sigmoid") { sigmoid(&z) } else { relu(&z) };
+            h = if name.starts_with("sigmoid") {
+                sigmoid(&z)
+            } else {
+                relu(&z)
+            };
             h.retain_grad();
             hidden.push(h.clone());
         }

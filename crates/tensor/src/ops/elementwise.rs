@@ -46,18 +46,41 @@ pub trait Elementwise: Copy + Send + Sync + 'static {
     fn df(self, x: f32, y: f32) -> f32;
 }
 
+/// `out[i] = f(x[i])` on one thread, compiled for AVX2 + FMA when the CPU has them (runtime
+/// detection keeps the binary portable): `f` is inlined into the wide loop, so branch-free
+/// kernels such as [`crate::math::exp`] run 8 lanes at a time instead of 4.
+fn map_serial(x: &[f32], out: &mut [f32], f: &(impl Fn(f32) -> f32 + Sync)) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        fn wide(x: &[f32], out: &mut [f32], f: &(impl Fn(f32) -> f32 + Sync)) {
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = f(v);
+            }
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: `wide` only enables AVX2 and FMA, which the CPU was just checked to have.
+            unsafe { wide(x, out, f) };
+            return;
+        }
+    }
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = f(v);
+    }
+}
+
 /// Apply `f` to every element, splitting the work over threads for large inputs.
 pub(crate) fn map_slice(x: &[f32], f: impl Fn(f32) -> f32 + Sync + Send) -> Vec<f32> {
+    let mut out = vec![0.0f32; x.len()];
     if x.len() >= PAR_MIN_ELEMS {
-        let mut out = Vec::with_capacity(x.len());
-        x.par_iter()
-            .with_min_len(PAR_MIN_ELEMS / 4)
-            .map(|&v| f(v))
-            .collect_into_vec(&mut out);
-        out
+        out.par_chunks_mut(PAR_MIN_ELEMS / 4)
+            .zip(x.par_chunks(PAR_MIN_ELEMS / 4))
+            .for_each(|(o, xs)| map_serial(xs, o, &f));
     } else {
-        x.iter().map(|&v| f(v)).collect()
+        map_serial(x, &mut out, &f);
     }
+    out
 }
 
 /// `f(a[i], b[i])` for equal-length slices, split over threads for large inputs.
@@ -67,16 +90,37 @@ pub(crate) fn zip_slices(
     f: impl Fn(f32, f32) -> f32 + Sync + Send,
 ) -> Vec<f32> {
     debug_assert_eq!(a.len(), b.len());
+    let mut out = vec![0.0f32; a.len()];
     if a.len() >= PAR_MIN_ELEMS {
-        let mut out = Vec::with_capacity(a.len());
-        a.par_iter()
-            .zip(b.par_iter())
-            .with_min_len(PAR_MIN_ELEMS / 4)
-            .map(|(&x, &y)| f(x, y))
-            .collect_into_vec(&mut out);
-        out
+        let c = PAR_MIN_ELEMS / 4;
+        out.par_chunks_mut(c)
+            .zip(a.par_chunks(c).zip(b.par_chunks(c)))
+            .for_each(|(o, (x, y))| zip_serial(x, y, o, &f));
     } else {
-        a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
+        zip_serial(a, b, &mut out, &f);
+    }
+    out
+}
+
+/// `out[i] = f(a[i], b[i])` on one thread, widened like [`map_serial`].
+fn zip_serial(a: &[f32], b: &[f32], out: &mut [f32], f: &(impl Fn(f32, f32) -> f32 + Sync)) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        fn wide(a: &[f32], b: &[f32], out: &mut [f32], f: &(impl Fn(f32, f32) -> f32 + Sync)) {
+            for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+                *o = f(x, y);
+            }
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: `wide` only enables AVX2 and FMA, which the CPU was just checked to have.
+            unsafe { wide(a, b, out, f) };
+            return;
+        }
+    }
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        *o = f(x, y);
     }
 }
 
