@@ -44,7 +44,7 @@ struct VanishingArgs {
     #[arg(long, default_value_t = 100)]
     deep_depth: usize,
     /// Training steps per run.
-    #[arg(long, default_value_t = 150)]
+    #[arg(long, default_value_t = 120)]
     steps: usize,
     /// Batch size.
     #[arg(long, default_value_t = 64)]

@@ -118,7 +118,7 @@ impl Default for LabOptions {
             depth: 20,
             deep_depth: 100,
             width: 256,
-            steps: 150,
+            steps: 120,
             batch: 64,
             lr: None,
             seed: 0,
