@@ -184,6 +184,18 @@ pub(crate) fn set_stats(x: &[f32], spec: &Spec) -> Stats {
         let touched = spec.sets_of(&os);
         let mut s1 = vec![0.0f64; touched.len()];
         let mut s2 = vec![0.0f64; touched.len()];
+        if spec.inner == 1 {
+            for o in os {
+                let row = o * spec.mid;
+                for (m, &v) in x[row..row + spec.mid].iter().enumerate() {
+                    let s = spec.set_of(o, m);
+                    let d = v as f64 - shift[s];
+                    s1[s - touched.start] += d;
+                    s2[s - touched.start] += d * d;
+                }
+            }
+            return (touched.start, s1, s2);
+        }
         spec.for_each_block(os, |start, s, _| {
             let k = shift[s];
             let (mut a, mut b) = (0.0f64, 0.0f64);
@@ -263,6 +275,23 @@ pub(crate) fn normalize(
     let y = x.with_data(|xs| {
         let mut y = vec![0.0f32; xs.len()];
         spec.fill_chunks(&mut y, |os, base, out| {
+            if spec.inner == 1 {
+                // Features without spatial extent ([N, C] input): one element per block, so
+                // walk each row directly instead of one block (and one slice) per element.
+                for o in os {
+                    let row = o * spec.mid;
+                    let src = &xs[row..row + spec.mid];
+                    let dst = &mut out[row - base..row - base + spec.mid];
+                    for (m, (yv, &xv)) in dst.iter_mut().zip(src).enumerate() {
+                        let s = spec.set_of(o, m);
+                        let g = gamma.as_ref().map_or(1.0, |g| g[m]);
+                        let b = beta.as_ref().map_or(0.0, |b| b[m]);
+                        let (hi, lo) = mean[s];
+                        *yv = ((xv - hi) - lo) * (rstd[s] * g) + b;
+                    }
+                }
+                return;
+            }
             spec.for_each_block(os, |start, s, m| {
                 let g = gamma.as_ref().map_or(1.0, |g| g[m]);
                 let b = beta.as_ref().map_or(0.0, |b| b[m]);
@@ -351,6 +380,23 @@ fn backward(
                         dgamma: vec![0.0; spec.mid],
                         dbeta: vec![0.0; spec.mid],
                     };
+                    if spec.inner == 1 {
+                        for o in os {
+                            let row = o * spec.mid;
+                            for m in 0..spec.mid {
+                                let (s, i) = (spec.set_of(o, m), row + m);
+                                let g = gamma.as_ref().map_or(1.0, |g| g[m]) as f64;
+                                let ((hi, lo), r) = (sv.mean[s], sv.rstd[s]);
+                                let xhat = (((xs[i] - hi) - lo) * r) as f64;
+                                let (a, b) = (dys[i] as f64, dys[i] as f64 * xhat);
+                                p.dbeta[m] += a;
+                                p.dgamma[m] += b;
+                                p.sum_g[s - touched.start] += g * a;
+                                p.sum_gx[s - touched.start] += g * b;
+                            }
+                        }
+                        return p;
+                    }
                     spec.for_each_block(os, |start, s, m| {
                         let g = gamma.as_ref().map_or(1.0, |g| g[m]) as f64;
                         let ((hi, lo), r) = (sv.mean[s], sv.rstd[s]);
@@ -384,7 +430,28 @@ fn backward(
                 return Vec::new();
             }
             let mut dx = vec![0.0f32; xs.len()];
+            // Per-set means of g and g·x̂, once (not once per block).
+            let mg: Vec<f32> = sum_g.iter().map(|&a| (a / n) as f32).collect();
+            let mgx: Vec<f32> = sum_gx.iter().map(|&a| (a / n) as f32).collect();
             spec.fill_chunks(&mut dx, |os, base, out| {
+                if spec.inner == 1 {
+                    for o in os {
+                        let row = o * spec.mid;
+                        let dst = &mut out[row - base..row - base + spec.mid];
+                        for (m, dv) in dst.iter_mut().enumerate() {
+                            let (s, i) = (spec.set_of(o, m), row + m);
+                            let g = gamma.as_ref().map_or(1.0, |g| g[m]);
+                            let ((hi, lo), r) = (sv.mean[s], sv.rstd[s]);
+                            *dv = if sv.batch_stats {
+                                let xhat = ((xs[i] - hi) - lo) * r;
+                                r * (g * dys[i] - mg[s] - xhat * mgx[s])
+                            } else {
+                                dys[i] * (g * r)
+                            };
+                        }
+                    }
+                    return;
+                }
                 spec.for_each_block(os, |start, s, m| {
                     let g = gamma.as_ref().map_or(1.0, |g| g[m]);
                     let ((hi, lo), r) = (sv.mean[s], sv.rstd[s]);

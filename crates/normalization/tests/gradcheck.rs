@@ -254,12 +254,37 @@ fn partial_requires_grad_gives_same_gradients() {
     }
 }
 
+/// `[N, C]` features (one element per channel and sample) take the row-wise kernels, on one
+/// thread and, above `PAR_MIN_ELEMS`, split over threads.
+#[test]
+fn feature_matrices_match_the_reference() {
+    for (n, seed) in [(37, 61), (1100, 62)] {
+        let x = randn(&[n, 120], 0.3, 1.7, seed);
+        cross_check(
+            "batch_norm1d, [N, C]",
+            |x, g, b| batch_norm(x, None, None, Some(g), Some(b), true, 0.1, 1e-5),
+            |x, g, b| batch_norm_ref(x, g, b, 1e-5),
+            &x,
+            120,
+            &[120],
+        );
+        cross_check(
+            "group_norm, [N, C]",
+            |x, g, b| group_norm(x, 8, Some(g), Some(b), 1e-5),
+            |x, g, b| group_norm_ref(x, 8, g, b, 1e-5),
+            &x,
+            120,
+            &[120],
+        );
+    }
+}
+
 /// Inputs above `PAR_MIN_ELEMS` are split over rayon threads in chunks of whole samples
 /// (the last chunk shorter here); the result must still match the composed reference.
 #[test]
 fn large_inputs_take_the_parallel_path() {
-    const { assert!(17 * 4 * 24 * 24 >= gradflow_tensor::PAR_MIN_ELEMS) };
-    let x = randn(&[17, 4, 24, 24], -0.6, 1.3, 51);
+    const { assert!(17 * 4 * 44 * 44 >= gradflow_tensor::PAR_MIN_ELEMS) };
+    let x = randn(&[17, 4, 44, 44], -0.6, 1.3, 51);
     cross_check(
         "batch_norm, parallel",
         |x, g, b| batch_norm(x, None, None, Some(g), Some(b), true, 0.1, 1e-5),
@@ -268,7 +293,8 @@ fn large_inputs_take_the_parallel_path() {
         4,
         &[4],
     );
-    let x = randn(&[9, 6, 25, 25], 0.4, 0.8, 52);
+    const { assert!(9 * 6 * 50 * 50 >= gradflow_tensor::PAR_MIN_ELEMS) };
+    let x = randn(&[9, 6, 50, 50], 0.4, 0.8, 52);
     cross_check(
         "group_norm, parallel",
         |x, g, b| group_norm(x, 3, Some(g), Some(b), 1e-5),
@@ -277,7 +303,8 @@ fn large_inputs_take_the_parallel_path() {
         6,
         &[6],
     );
-    let x = randn(&[1031, 32], 2.0, 3.0, 53);
+    const { assert!(4111 * 32 >= gradflow_tensor::PAR_MIN_ELEMS) };
+    let x = randn(&[4111, 32], 2.0, 3.0, 53);
     cross_check(
         "layer_norm, parallel",
         |x, g, b| layer_norm(x, &[32], Some(g), Some(b), 1e-5),

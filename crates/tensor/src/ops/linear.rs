@@ -84,19 +84,87 @@ impl Tensor {
         inputs.extend(bias);
         let has_bias = bias.is_some();
         Tensor::from_vec(y, &out_shape).record("linear", &inputs, false, move |c| {
-            let g = c.grad_output().reshape(&[rows, out]);
+            let g = c.grad_output().contiguous().reshape(&[rows, out]);
+            let (dx, dw) = backward_products(
+                &g,
+                &w,
+                &x2,
+                rows,
+                inp,
+                out,
+                c.needs_grad(0),
+                c.needs_grad(1),
+            );
             let mut grads = vec![
-                c.needs_grad(0).then(|| g.matmul(&w).reshape(&xs)),
-                c.needs_grad(1).then(|| {
-                    let x = x2.reshape(&[rows, inp]);
-                    g.t().matmul(&x)
-                }),
+                dx.map(|d| Tensor::from_vec(d, &xs)),
+                dw.map(|d| Tensor::from_vec(d, &[out, inp])),
             ];
             if has_bias {
                 grads.push(c.needs_grad(2).then(|| g.sum(&[0], false)));
             }
             grads
         })
+    }
+}
+
+/// ∂L/∂x = g·W (`[rows, in]`) and ∂L/∂W = gᵀ·x (`[out, in]`), each only when wanted.
+///
+/// The two products are independent, so when both are needed they run side by side, one
+/// single-threaded GEMM per core (`rayon::join`): at MLP sizes (e.g. 128×256×256) that uses
+/// two cores far better than splitting each product over both in turn.
+fn backward_products(
+    g: &Tensor,
+    w: &Tensor,
+    x: &Tensor,
+    rows: usize,
+    inp: usize,
+    out: usize,
+    want_dx: bool,
+    want_dw: bool,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    let (gg, gw, gx) = (g.read_storage(), w.read_storage(), x.read_storage());
+    let (lg, lw, lx) = (g.layout(), w.layout(), x.layout());
+    let g_ref = MatRef {
+        data: &gg,
+        offset: lg.offset(),
+        rs: out,
+        cs: 1,
+    };
+    let g_t = MatRef {
+        data: &gg,
+        offset: lg.offset(),
+        rs: 1,
+        cs: out,
+    };
+    let w_ref = MatRef {
+        data: &gw,
+        offset: lw.offset(),
+        rs: lw.strides()[0],
+        cs: lw.strides()[1],
+    };
+    let x_ref = MatRef {
+        data: &gx,
+        offset: lx.offset(),
+        rs: inp,
+        cs: 1,
+    };
+    let dx = |threads: usize| {
+        let mut d = vec![0.0f32; rows * inp];
+        gemm_into(&mut d, rows, inp, out, g_ref, w_ref, false, threads);
+        d
+    };
+    let dw = |threads: usize| {
+        let mut d = vec![0.0f32; out * inp];
+        gemm_into(&mut d, out, inp, rows, g_t, x_ref, false, threads);
+        d
+    };
+    let threads = rayon::current_num_threads();
+    match (want_dx, want_dw) {
+        (true, true) if threads > 1 => {
+            let (a, b) = rayon::join(|| dx(1), || dw(1));
+            (Some(a), Some(b))
+        }
+        (a, b) => (a.then(|| dx(threads)), b.then(|| dw(threads))),
     }
 }
 
