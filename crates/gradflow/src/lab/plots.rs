@@ -27,7 +27,6 @@
 //! Vera licence, see `assets/DejaVuSans-LICENSE.txt`) and registered with plotters' pure-Rust
 //! `ab_glyph` backend: no system font or font library is needed at build or run time.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -864,28 +863,12 @@ fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, png::EncodingError>
     Ok(out)
 }
 
-/// Write `bytes` to `path` through a temporary file beside it and a rename.
+/// Write `bytes` to `path` atomically (temporary file, then rename), as the report does.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PlotError> {
-    let err = |source| PlotError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
-    // tempfile creates 0600; a figure is meant to be read by anyone who can read the folder.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(err)?;
-    }
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    super::report::write_atomic(path, bytes).map_err(|e| PlotError::Io {
+        path: e.path,
+        source: e.source,
+    })
 }
 
 #[cfg(test)]
