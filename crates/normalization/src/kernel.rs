@@ -83,6 +83,17 @@ impl Spec {
         }
     }
 
+    /// Division-free form of [`Spec::set_of`] for row walks: set(o, m) = o·stride + table[m].
+    fn row_sets(&self) -> (usize, Vec<usize>) {
+        match self.grouping {
+            Grouping::PerChannel => (0, (0..self.mid).collect()),
+            Grouping::PerSample { groups } => {
+                let per = (self.mid / groups).max(1);
+                (groups, (0..self.mid).map(|m| m / per).collect())
+            }
+        }
+    }
+
     /// The set that block (o, m) belongs to.
     #[inline(always)]
     fn set_of(&self, o: usize, m: usize) -> usize {
@@ -185,10 +196,11 @@ pub(crate) fn set_stats(x: &[f32], spec: &Spec) -> Stats {
         let mut s1 = vec![0.0f64; touched.len()];
         let mut s2 = vec![0.0f64; touched.len()];
         if spec.inner == 1 {
+            let (stride, table) = spec.row_sets();
             for o in os {
                 let row = o * spec.mid;
                 for (m, &v) in x[row..row + spec.mid].iter().enumerate() {
-                    let s = spec.set_of(o, m);
+                    let s = o * stride + table[m];
                     let d = v as f64 - shift[s];
                     s1[s - touched.start] += d;
                     s2[s - touched.start] += d * d;
@@ -276,6 +288,7 @@ pub(crate) fn normalize(
         let mut y = vec![0.0f32; xs.len()];
         spec.fill_chunks(&mut y, |os, base, out| {
             if spec.inner == 1 {
+                let (stride, table) = spec.row_sets();
                 // Features without spatial extent ([N, C] input): one element per block, so
                 // walk each row directly instead of one block (and one slice) per element.
                 for o in os {
@@ -283,7 +296,7 @@ pub(crate) fn normalize(
                     let src = &xs[row..row + spec.mid];
                     let dst = &mut out[row - base..row - base + spec.mid];
                     for (m, (yv, &xv)) in dst.iter_mut().zip(src).enumerate() {
-                        let s = spec.set_of(o, m);
+                        let s = o * stride + table[m];
                         let g = gamma.as_ref().map_or(1.0, |g| g[m]);
                         let b = beta.as_ref().map_or(0.0, |b| b[m]);
                         let (hi, lo) = mean[s];
@@ -381,10 +394,11 @@ fn backward(
                         dbeta: vec![0.0; spec.mid],
                     };
                     if spec.inner == 1 {
+                        let (stride, table) = spec.row_sets();
                         for o in os {
                             let row = o * spec.mid;
                             for m in 0..spec.mid {
-                                let (s, i) = (spec.set_of(o, m), row + m);
+                                let (s, i) = (o * stride + table[m], row + m);
                                 let g = gamma.as_ref().map_or(1.0, |g| g[m]) as f64;
                                 let ((hi, lo), r) = (sv.mean[s], sv.rstd[s]);
                                 let xhat = (((xs[i] - hi) - lo) * r) as f64;
@@ -435,11 +449,12 @@ fn backward(
             let mgx: Vec<f32> = sum_gx.iter().map(|&a| (a / n) as f32).collect();
             spec.fill_chunks(&mut dx, |os, base, out| {
                 if spec.inner == 1 {
+                    let (stride, table) = spec.row_sets();
                     for o in os {
                         let row = o * spec.mid;
                         let dst = &mut out[row - base..row - base + spec.mid];
                         for (m, dv) in dst.iter_mut().enumerate() {
-                            let (s, i) = (spec.set_of(o, m), row + m);
+                            let (s, i) = (o * stride + table[m], row + m);
                             let g = gamma.as_ref().map_or(1.0, |g| g[m]);
                             let ((hi, lo), r) = (sv.mean[s], sv.rstd[s]);
                             *dv = if sv.batch_stats {
