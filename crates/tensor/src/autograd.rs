@@ -35,7 +35,7 @@
 //! ```
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -272,20 +272,20 @@ fn accumulate_slot(slot: &GradSlot, g: Tensor) {
 fn run_backward(root: Arc<Node>, seed: Tensor) {
     // Reverse topological order by iterative DFS (deep nets would overflow a recursive one).
     let mut order: Vec<Arc<Node>> = Vec::new();
-    let mut visited: HashMap<u64, ()> = HashMap::new();
+    let mut visited: HashSet<u64> = HashSet::new();
     let mut stack: Vec<(Arc<Node>, bool)> = vec![(root.clone(), false)];
     while let Some((node, expanded)) = stack.pop() {
         if expanded {
             order.push(node);
             continue;
         }
-        if visited.insert(node.id, ()).is_some() {
+        if !visited.insert(node.id) {
             continue;
         }
         stack.push((node.clone(), true));
         for e in &node.edges {
             if let Edge::Node(parent) = e
-                && !visited.contains_key(&parent.id)
+                && !visited.contains(&parent.id)
             {
                 stack.push((parent.clone(), false));
             }

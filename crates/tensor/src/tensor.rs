@@ -579,11 +579,7 @@ impl Tensor {
     /// Index `i` along `dim`, removing that dimension (a view), as `x.select(dim, i)`.
     #[track_caller]
     pub fn select(&self, dim: usize, i: usize) -> Tensor {
-        let mut shape = self.shape().to_vec();
-        self.narrow(dim, i, 1).reshape({
-            shape.remove(dim);
-            &shape
-        })
+        self.narrow(dim, i, 1).squeeze(dim)
     }
 
     /// Insert a dimension of size 1 at `dim`.

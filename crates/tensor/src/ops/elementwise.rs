@@ -419,11 +419,8 @@ impl Tensor {
             &broadcast_shape("where", mask.shape(), on_true.shape()),
             on_false.shape(),
         );
-        let m = mask
-            .detach()
-            .broadcast_to(&shape)
-            .contiguous()
-            .with_data(|d| d.to_vec());
+        // One gather of the broadcast view (a contiguous copy first would copy twice).
+        let m = mask.detach().broadcast_to(&shape).to_vec();
         let a = on_true.detach().broadcast_to(&shape);
         let b = on_false.detach().broadcast_to(&shape);
         let out: Vec<f32> = a.with_data(|av| {
