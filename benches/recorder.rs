@@ -4,7 +4,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gradflow::diagnostics::layer_stats;
-use gradflow::lab::model::{Activation, DeepMlp, InitScheme, MlpSpec, Norm};
+use gradflow::vanishing::model::{Activation, LadderNet, InitScheme, MlpSpec, Norm};
 use gradflow::tensor::{Module, Reduction, Tensor};
 use rand::SeedableRng;
 
@@ -20,7 +20,7 @@ fn recorder(c: &mut Criterion) {
         norm: Norm::None,
         residual: false,
     };
-    let net = DeepMlp::new(spec, &mut rng);
+    let net = LadderNet::new(spec, &mut rng);
     let x = Tensor::randn(&[64, 784], 0.0, 1.0, &mut rng);
     let y: Vec<usize> = (0..64).map(|i| i % 10).collect();
     let mut group = c.benchmark_group("mlp20x256_b64_forward_backward");
@@ -37,7 +37,7 @@ fn recorder(c: &mut Criterion) {
                     traces.iter().for_each(|t| t.watch());
                 }
                 logits.cross_entropy(&y, Reduction::Mean, 0.0).backward();
-                let stats = record.then(|| layer_stats(&traces, spec.activation.saturation()));
+                let stats = record.then(|| layer_stats(&traces, spec.activation.derivative_from_output()));
                 net.zero_grad();
                 stats
             })

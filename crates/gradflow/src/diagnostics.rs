@@ -23,26 +23,10 @@ use serde::Serialize;
 /// Derivative below which a unit counts as saturated.
 pub const SATURATION_THRESHOLD: f32 = 0.01;
 
-/// How to read saturation off a layer's activation output y.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum Saturation {
-    /// σ′ = y(1 − y).
-    Sigmoid,
-    /// tanh′ = 1 − y².
-    Tanh,
-    /// The activation does not saturate on both sides; saturation is reported as 0.
-    None,
-}
-
-impl Saturation {
-    fn derivative(self, y: f32) -> Option<f32> {
-        match self {
-            Saturation::Sigmoid => Some(y * (1.0 - y)),
-            Saturation::Tanh => Some(1.0 - y * y),
-            Saturation::None => None,
-        }
-    }
-}
+/// φ′ as a function of the activation's output y (σ′ = y(1 − y), tanh′ = 1 − y², from
+/// `gradflow-activations`), or `None` for activations that do not saturate on both sides
+/// (their saturation is reported as 0).
+pub type DerivativeFromOutput = Option<fn(f32) -> f32>;
 
 /// One hidden layer as seen by the recorder during one step.
 #[derive(Clone)]
@@ -106,19 +90,18 @@ fn norm(t: Option<Tensor>) -> f32 {
 
 /// Mean, standard deviation, saturated fraction and dead-unit fraction of an activation
 /// `[rows, units]`, in a few row-major passes (no column walks).
-fn activation_stats(a: &[f32], units: usize, saturation: Saturation) -> (f64, f64, f64, f64) {
+fn activation_stats(
+    a: &[f32],
+    units: usize,
+    derivative: DerivativeFromOutput,
+) -> (f64, f64, f64, f64) {
     let n = a.len().max(1) as f64;
     let mean = sum_by(a, |v| v) / n;
     let m = mean as f32;
     let var = sum_by(a, |v| (v - m) * (v - m)) / n;
-    let saturated = if saturation == Saturation::None {
-        0.0
-    } else {
-        sum_by(a, |y| {
-            let d = saturation.derivative(y).unwrap_or(1.0);
-            f32::from(u8::from(d < SATURATION_THRESHOLD))
-        }) / n
-    };
+    let saturated = derivative.map_or(0.0, |df| {
+        sum_by(a, |y| f32::from(u8::from(df(y) < SATURATION_THRESHOLD))) / n
+    });
     let units = units.max(1);
     let mut alive = vec![false; units];
     for row in a.chunks(units) {
@@ -131,7 +114,7 @@ fn activation_stats(a: &[f32], units: usize, saturation: Saturation) -> (f64, f6
 }
 
 /// Read the statistics of every traced layer after `backward` ran.
-pub fn layer_stats(traces: &[LayerTrace], saturation: Saturation) -> Vec<LayerStats> {
+pub fn layer_stats(traces: &[LayerTrace], derivative: DerivativeFromOutput) -> Vec<LayerStats> {
     traces
         .iter()
         .enumerate()
@@ -139,7 +122,7 @@ pub fn layer_stats(traces: &[LayerTrace], saturation: Saturation) -> Vec<LayerSt
             let units = *t.activation.shape().last().unwrap_or(&1);
             let (mean, std, saturated, dead) = t
                 .activation
-                .with_data(|a| activation_stats(a, units, saturation));
+                .with_data(|a| activation_stats(a, units, derivative));
             LayerStats {
                 layer: i + 1,
                 grad_w_norm: norm(t.weight.grad()),
@@ -171,7 +154,7 @@ mod tests {
         };
         trace.watch();
         h.mul(&h).sum_all().backward();
-        let s = &layer_stats(&[trace], Saturation::None)[0];
+        let s = &layer_stats(&[trace], None)[0];
         assert!((s.grad_h_norm - 22.0).abs() < 1e-4, "{s:?}");
         assert!((s.grad_w_norm - 110.0).abs() < 1e-3, "{s:?}");
         assert_eq!(s.act_mean, 11.0);
@@ -186,7 +169,10 @@ mod tests {
             output: y,
             weight: Tensor::zeros(&[2, 2]),
         };
-        let s = &layer_stats(std::slice::from_ref(&t), Saturation::Sigmoid)[0];
+        let s = &layer_stats(
+            std::slice::from_ref(&t),
+            Some(gradflow_activations::sigmoid_prime_from_output),
+        )[0];
         assert_eq!(s.saturated, 0.5);
         // Column 0 is zero for both rows: one of two units is dead.
         let r = Tensor::from_vec(vec![0.0, 1.0, 0.0, 0.0], &[2, 2]);
@@ -195,6 +181,6 @@ mod tests {
             output: r,
             weight: Tensor::zeros(&[2, 2]),
         };
-        assert_eq!(layer_stats(&[t], Saturation::None)[0].dead, 0.5);
+        assert_eq!(layer_stats(&[t], None)[0].dead, 0.5);
     }
 }

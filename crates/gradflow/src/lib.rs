@@ -13,4 +13,5 @@ pub use gradflow_tensor as tensor;
 
 pub mod data;
 pub mod diagnostics;
-pub mod lab;
+pub mod run;
+pub mod vanishing;

@@ -4,17 +4,21 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use gradflow::data::{self, DEBIAN_FASHION_MNIST, Dataset, TeacherTask};
-use gradflow::lab::report::LabReport;
-use gradflow::lab::{self, LabOptions};
-use indicatif::{ProgressBar, ProgressStyle};
+use gradflow::data::{self, DEBIAN_FASHION_MNIST, Dataset};
+use gradflow::run::{ReportDir, ReportDirError, memory, progress};
+use gradflow::vanishing::report::LabReport;
+use gradflow::vanishing::{self, LabOptions};
 
 /// Vanishing gradients and their cures, measured.
+///
+/// With no subcommand, runs `vanishing` (and accepts its flags: `gradflow --steps 50`).
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about = None, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    vanishing: VanishingArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -35,32 +39,32 @@ enum Command {
 #[derive(Args, Debug)]
 struct VanishingArgs {
     /// Linear layers per network (at least 2).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, allow_negative_numbers = true)]
     depth: usize,
     /// Hidden units per layer.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, allow_negative_numbers = true)]
     width: usize,
     /// Layers of the very deep residual + GroupNorm network.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
     deep_depth: usize,
     /// Training steps per run.
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, default_value_t = 120, allow_negative_numbers = true)]
     steps: usize,
     /// Batch size.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, allow_negative_numbers = true)]
     batch: usize,
     /// Use this learning rate for every configuration instead of the sweep.
     #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// Seed for weights and batch order.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     seed: u64,
     /// Folder of MNIST-layout IDX files (plain or .gz). Default: Fashion-MNIST from
     /// /usr/share/datasets/fashion-mnist when installed (scripts/fetch-data.sh), otherwise
-    /// the embedded generated task.
+    /// the embedded 14×14 Fashion-MNIST subset.
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Use the embedded generated task even when Fashion-MNIST is installed.
+    /// Use the embedded 14×14 Fashion-MNIST subset even when the full set is installed.
     #[arg(long, conflicts_with = "data")]
     embedded: bool,
     /// Only run these configurations (comma-separated names; see the report for the list).
@@ -79,9 +83,13 @@ enum CliError {
     #[error(transparent)]
     Data(#[from] data::DataError),
     #[error(transparent)]
-    Report(#[from] lab::report::ReportError),
+    Report(#[from] vanishing::report::ReportError),
     #[error(transparent)]
-    Plot(#[from] lab::plots::PlotError),
+    Plot(#[from] vanishing::plots::PlotError),
+    #[error(transparent)]
+    Out(#[from] ReportDirError),
+    #[error(transparent)]
+    Memory(#[from] memory::MemoryError),
 }
 
 fn validate(a: &VanishingArgs) -> Result<(), CliError> {
@@ -122,7 +130,7 @@ fn load_data(a: &VanishingArgs) -> Result<(Dataset, Dataset, String), CliError> 
         (None, false) if debian.is_dir() => Some(debian),
         _ => None,
     };
-    Ok(match folder {
+    let (mut train, mut test, what) = match folder {
         Some(dir) => {
             let (train, test) = data::load_idx_folder(&dir)?;
             let what = format!(
@@ -134,14 +142,21 @@ fn load_data(a: &VanishingArgs) -> Result<(Dataset, Dataset, String), CliError> 
             (train, test, what)
         }
         None => {
-            let (train, test) = data::teacher_task(TeacherTask::default());
+            let (train, test) = data::embedded_fashion_mnist();
             let what = format!(
-                "{}; Fashion-MNIST not found at {DEBIAN_FASHION_MNIST} (run scripts/fetch-data.sh to use it)",
-                train.name
+                "{} ({} train / {} test images; run scripts/fetch-data.sh for all 70,000 at 28×28)",
+                train.name,
+                train.len(),
+                test.len()
             );
             (train, test, what)
         }
-    })
+    };
+    // Standardize with the training set's statistics, as every reference pipeline does.
+    let (mean, std) = train.mean_std();
+    train.standardize(mean, std);
+    test.standardize(mean, std);
+    Ok((train, test, format!("{what}, standardized (mean {mean:.3}, std {std:.3})")))
 }
 
 fn vanishing(a: VanishingArgs) -> Result<(), CliError> {
@@ -158,7 +173,7 @@ fn vanishing(a: VanishingArgs) -> Result<(), CliError> {
         seed: a.seed,
         ..LabOptions::default()
     };
-    let mut configs = lab::ladder(&opts, train.dim, train.classes);
+    let mut configs = vanishing::ladder(&opts, train.dim, train.classes);
     if !a.only.is_empty() {
         let known: Vec<String> = configs.iter().map(|c| c.name.clone()).collect();
         if let Some(bad) = a.only.iter().find(|n| !known.contains(n)) {
@@ -168,6 +183,18 @@ fn vanishing(a: VanishingArgs) -> Result<(), CliError> {
             )));
         }
         configs.retain(|c| a.only.contains(&c.name));
+    }
+    let available = memory::available();
+    for c in &configs {
+        if let Some(why) = c.batch_problem(opts.batch) {
+            return Err(CliError::Usage(why));
+        }
+        memory::check(
+            &format!("`{}` at --batch {}", c.name, opts.batch),
+            c.memory_estimate(opts.batch),
+            available,
+            "--batch, --width, --depth or --deep-depth",
+        )?;
     }
     let sweeps: Vec<Vec<f64>> = configs
         .iter()
@@ -181,13 +208,13 @@ fn vanishing(a: VanishingArgs) -> Result<(), CliError> {
         .zip(&sweeps)
         .map(|(c, s)| (s.len() * (opts.steps + 1) * c.spec.depth) as u64)
         .sum();
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:32} {percent:>3}% {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    // Checked before the first step: a bad --out must not cost a whole run.
+    let out = ReportDir::prepare(&a.out)?;
+    let bar = progress::bar(total);
     let mut report = LabReport {
         data: what,
+        classes: train.classes,
+        heldout_rows: opts.eval_rows.min(test.len()),
         options: opts.clone(),
         configs: Vec::new(),
     };
@@ -195,7 +222,7 @@ fn vanishing(a: VanishingArgs) -> Result<(), CliError> {
         let mut runs = Vec::new();
         for lr in lrs {
             bar.set_message(format!("{} lr={lr}", cfg.name));
-            let run = lab::run(&cfg, lr, &opts, &train, &test, || {
+            let run = vanishing::run(&cfg, lr, &opts, &train, &test, || {
                 bar.inc(cfg.spec.depth as u64)
             });
             runs.push(run);
@@ -204,9 +231,10 @@ fn vanishing(a: VanishingArgs) -> Result<(), CliError> {
     }
     bar.finish_and_clear();
     print!("{}", report.table());
-    let figures = lab::plots::write_figures(&report, &a.out)?;
-    report.write(&a.out, &figures)?;
-    println!("report: {}", a.out.join("report.md").display());
+    let figures = vanishing::plots::write_figures(&report, out.path())?;
+    report.write(&out, &figures)?;
+    let dir = out.commit("gradflow vanishing")?;
+    println!("report: {}", dir.join("report.md").display());
     Ok(())
 }
 
@@ -214,7 +242,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Vanishing(a)) => vanishing(a),
-        None => vanishing(VanishingArgs::parse_defaults()),
+        None => vanishing(cli.vanishing),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -225,14 +253,3 @@ fn main() -> ExitCode {
     }
 }
 
-impl VanishingArgs {
-    /// The defaults clap would fill in for `gradflow vanishing` with no flags.
-    fn parse_defaults() -> Self {
-        #[derive(Parser)]
-        struct Only {
-            #[command(flatten)]
-            args: VanishingArgs,
-        }
-        Only::parse_from(["gradflow"]).args
-    }
-}

@@ -102,7 +102,7 @@ fn small_run_writes_the_report() {
     let o = gradflow(&args);
     assert!(o.status.success(), "stderr: {}", stderr(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("teacher task"), "says which data: {stdout}");
+    assert!(stdout.contains("embedded Fashion-MNIST"), "says which data: {stdout}");
     assert!(
         stdout.contains("sigmoid-small") && stdout.contains("relu-he"),
         "{stdout}"
@@ -181,4 +181,105 @@ fn reads_gzip_idx_folders() {
     let msg = err.to_string();
     assert!(msg.contains("t10k-images-idx3-ubyte.gz"), "{msg}");
     assert!(Path::new(&p).is_file());
+}
+
+// Issue #13: inputs that used to panic, abort or exhaust memory. Each must now be one clear
+// error line and exit code 2, before any training starts.
+
+#[test]
+fn a_batch_that_cannot_fit_in_memory_is_refused_up_front() {
+    // Used to allocate until the kernel killed it at 24 GB.
+    let o = gradflow(&["vanishing", "--embedded", "--batch", "100000000", "--depth", "2", "--width", "4"]);
+    assert_one_line_error(&o, "of memory, but this machine has");
+}
+
+#[test]
+fn huge_depth_and_width_are_refused_up_front() {
+    // Used to abort with "memory allocation of … failed".
+    for args in [["--depth", "100000"], ["--width", "1000000"]] {
+        let mut a = vec!["vanishing", "--embedded"];
+        a.extend(args);
+        assert_one_line_error(&gradflow(&a), "reduce --batch, --width, --depth");
+    }
+}
+
+#[test]
+fn a_width_that_8_groups_do_not_divide_picks_valid_groups() {
+    // --width 100 used to panic at the GroupNorm rung.
+    let out = tempfile::tempdir().expect("temp dir");
+    let dir = out.path().join("r");
+    let args = [
+        "vanishing", "--embedded", "--depth", "4", "--width", "10", "--deep-depth", "6",
+        "--steps", "6", "--batch", "16", "--only", "deep-residual-groupnorm", "--out",
+        dir.to_str().unwrap_or("."),
+    ];
+    let o = gradflow(&args);
+    assert!(o.status.success(), "stderr: {}", stderr(&o));
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap_or_default();
+    assert!(report.contains("GroupNorm(5) (8 groups do not divide width 10)"), "{report}");
+}
+
+#[test]
+fn batchnorm_with_batch_one_is_a_clear_error() {
+    let o = gradflow(&["vanishing", "--embedded", "--only", "relu-he-batchnorm", "--batch", "1"]);
+    assert_one_line_error(&o, "uses BatchNorm, which needs at least 2 rows");
+}
+
+#[test]
+fn negative_numbers_are_values_with_a_clear_error() {
+    // Used to fail with "unexpected argument '-i' found".
+    let o = gradflow(&["vanishing", "--lr", "-inf"]);
+    assert_one_line_error(&o, "--lr -inf must be a positive");
+    let o = gradflow(&["vanishing", "--depth", "-3"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("invalid value '-3'"), "{err}");
+    assert!(!err.contains("unexpected argument"), "{err}");
+}
+
+#[test]
+fn top_level_flags_run_the_default_job() {
+    // `gradflow --steps 5` used to be "unexpected argument"; it now runs `vanishing`.
+    let o = gradflow(&["--steps", "0"]);
+    assert_one_line_error(&o, "--steps must be at least 1");
+}
+
+#[test]
+fn an_output_path_that_is_a_file_fails_before_training() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("not-a-folder");
+    std::fs::write(&file, b"x").expect("write");
+    let start = std::time::Instant::now();
+    let o = gradflow(&["vanishing", "--embedded", "--out", file.to_str().unwrap_or(".")]);
+    assert_one_line_error(&o, "exists and is not a folder");
+    // The full default ladder takes minutes; failing first means no step was trained. This
+    // is a bound on behaviour (no training happened), not a timing test of speed.
+    assert!(start.elapsed().as_secs() < 60);
+}
+
+#[test]
+fn an_output_folder_of_other_files_is_never_replaced() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("thesis.tex"), b"mine").expect("write");
+    let o = gradflow(&["vanishing", "--embedded", "--out", dir.path().to_str().unwrap_or(".")]);
+    assert_one_line_error(&o, "is not a gradflow report");
+    assert_eq!(std::fs::read(dir.path().join("thesis.tex")).expect("kept"), b"mine");
+}
+
+#[test]
+fn a_rerun_leaves_no_files_of_the_previous_run() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let dir = out.path().join("r");
+    let run = |only: &str| {
+        let mut args = SMALL.to_vec();
+        args.extend(["--only", only, "--out", dir.to_str().unwrap_or(".")]);
+        let o = gradflow(&args);
+        assert!(o.status.success(), "stderr: {}", stderr(&o));
+    };
+    run("sigmoid-small");
+    assert!(dir.join("saturation_heatmap.svg").is_file());
+    run("relu-he");
+    assert!(!dir.join("saturation_heatmap.svg").exists(), "stale figure survived");
+    assert!(dir.join("manifest.json").is_file());
+    assert_eq!(std::fs::read_dir(out.path()).expect("list").count(), 1, "staging left behind");
 }

@@ -6,10 +6,10 @@ use std::path::Path;
 
 use gradflow::data::{TeacherTask, teacher_task};
 use gradflow::diagnostics::LayerStats;
-use gradflow::lab::model::{Activation, InitScheme, MlpSpec, Norm};
-use gradflow::lab::plots::{PlotError, write_figures};
-use gradflow::lab::report::LabReport;
-use gradflow::lab::{self, CurvePoint, LabConfig, LabOptions, OptimizerKind, RunResult};
+use gradflow::vanishing::model::{Activation, InitScheme, MlpSpec, Norm};
+use gradflow::vanishing::plots::{PlotError, write_figures};
+use gradflow::vanishing::report::LabReport;
+use gradflow::vanishing::{self, CurvePoint, LabConfig, LabOptions, OptimizerKind, RunResult};
 
 const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
 
@@ -66,6 +66,7 @@ fn run(
         lr,
         diverged: false,
         diverged_at: None,
+        divergence: None,
         curve,
         heldout_accuracy: 0.5 + lr as f32,
         wall_s: 1.0,
@@ -76,6 +77,8 @@ fn run(
 fn report(configs: Vec<(LabConfig, Vec<RunResult>)>) -> LabReport {
     LabReport {
         data: "synthetic".into(),
+        classes: 10,
+        heldout_rows: 1000,
         options: LabOptions::default(),
         configs,
     }
@@ -274,17 +277,19 @@ fn figures_from_a_real_lab_run() {
         log_every: 5,
         eval_rows: 128,
     };
-    let configs = lab::ladder(&opts, train.dim, train.classes);
+    let configs = vanishing::ladder(&opts, train.dim, train.classes);
     let configs = configs
         .into_iter()
         .map(|cfg| {
             let lr = cfg.optimizer.default_lrs()[0];
-            let run = lab::run(&cfg, lr, &opts, &train, &test, || {});
+            let run = vanishing::run(&cfg, lr, &opts, &train, &test, || {});
             (cfg, vec![run])
         })
         .collect();
     let r = LabReport {
         data: "teacher task".into(),
+        classes: train.classes,
+        heldout_rows: test.len(),
         options: opts,
         configs,
     };

@@ -46,6 +46,7 @@
 mod basic;
 mod fan;
 mod gain;
+mod initializer;
 mod kaiming;
 mod lecun;
 mod orthogonal;
@@ -56,6 +57,7 @@ mod xavier;
 pub use basic::{constant, normal, ones, uniform, zeros};
 pub use fan::{FanMode, fan_in_and_fan_out};
 pub use gain::{DEFAULT_LEAKY_RELU_SLOPE, Nonlinearity, calculate_gain};
+pub use initializer::Initializer;
 pub use kaiming::{kaiming_normal, kaiming_uniform};
 pub use lecun::lecun_normal;
 pub use orthogonal::orthogonal;

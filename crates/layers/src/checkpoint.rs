@@ -146,7 +146,7 @@ impl fmt::Display for LoadReport {
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
     /// The file could not be read, created, written or renamed.
-    #[error("checkpoint {}: cannot {op}", path.display())]
+    #[error("checkpoint {}: cannot {op}: {source}", path.display())]
     Io {
         /// The checkpoint path.
         path: PathBuf,
@@ -157,7 +157,7 @@ pub enum CheckpointError {
         source: io::Error,
     },
     /// The bytes are not a valid safetensors file (truncated, corrupt header, bad offsets).
-    #[error("checkpoint {}: not a valid safetensors file", path.display())]
+    #[error("checkpoint {}: not a valid safetensors file: {source}", path.display())]
     Format {
         /// The checkpoint path.
         path: PathBuf,
@@ -289,32 +289,48 @@ pub fn save_with_metadata(
     write_atomically(path, &bytes)
 }
 
-/// Write `bytes` to a temporary file next to `path`, flush it to disk, then rename it over
-/// `path`. On any error the temporary file is removed and `path` is untouched.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    let io_err = |op: &'static str| {
-        move |source: io::Error| CheckpointError::Io {
-            path: path.to_path_buf(),
-            op,
-            source,
-        }
-    };
+/// Write `bytes` to `path` atomically: a temporary file in the same folder, flushed to disk
+/// (fsync), given mode 0644 on Unix (readable by others, as a file created normally would be;
+/// a temporary file starts private), then renamed over `path`, and the folder synced.
+///
+/// A reader sees the old file or the new one whole, never a mix, even if the process is
+/// killed mid-write; on any error the temporary file is removed and `path` is untouched. This
+/// is the one atomic-write helper of gradflow: checkpoints and the pipelines' reports use it.
+///
+/// # Errors
+/// The I/O error of the step that failed, with that step named in its message.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let step = |op: &'static str| move |e: io::Error| io::Error::new(e.kind(), format!("{op}: {e}"));
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(dir).map_err(io_err("create a temporary file next to"))?;
-    tmp.write_all(bytes).map_err(io_err("write"))?;
-    tmp.as_file().sync_all().map_err(io_err("flush"))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(step("create a temporary file"))?;
+    tmp.write_all(bytes).map_err(step("write"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(step("set permissions"))?;
+    }
+    tmp.as_file().sync_all().map_err(step("flush"))?;
     tmp.persist(path)
-        .map_err(|e| io_err("rename the temporary file onto")(e.error))?;
+        .map_err(|e| step("rename the temporary file into place")(e.error))?;
     // Make the rename itself durable (best effort: not every platform can sync a directory,
-    // and the checkpoint is complete and in place either way).
+    // and the file is complete and in place either way).
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    write_atomic(path, bytes).map_err(|source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        op: "write",
+        source,
+    })
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, CheckpointError> {

@@ -62,6 +62,7 @@ mod pair;
 mod pool;
 mod residual;
 mod sequential;
+mod traced;
 
 pub use checkpoint::{CheckpointError, LoadMode, LoadReport, ShapeMismatch};
 pub use conv::{Conv2d, Conv2dConfig};
@@ -74,3 +75,4 @@ pub use pair::IntoPair;
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, Window};
 pub use residual::Residual;
 pub use sequential::Sequential;
+pub use traced::{Tap, Tapped, Traced};

@@ -3,7 +3,7 @@
 use gradflow_tensor::{Module, Scope, Tensor};
 use rand::Rng;
 
-use gradflow_init::{default_bias, default_weight};
+use gradflow_init::{Initializer, default_bias};
 
 /// Hyperparameters of a [`Linear`] layer (PyTorch's `nn.Linear(in_features, out_features,
 /// bias=True)`).
@@ -16,7 +16,7 @@ use gradflow_init::{default_bias, default_weight};
 /// let names: Vec<String> = fc.state_dict().into_iter().map(|(n, _)| n).collect();
 /// assert_eq!(names, ["weight", "bias"]);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LinearConfig {
     /// Size of each input row, the `in` of W's shape `[out, in]`.
     pub in_features: usize,
@@ -24,6 +24,10 @@ pub struct LinearConfig {
     pub out_features: usize,
     /// Whether to learn the additive bias b (default `true`).
     pub bias: bool,
+    /// How W is drawn (default: PyTorch's U(±1/√in)).
+    pub weight_init: Initializer,
+    /// How b is drawn; `None` (the default) is PyTorch's U(±1/√in).
+    pub bias_init: Option<Initializer>,
 }
 
 impl LinearConfig {
@@ -33,6 +37,8 @@ impl LinearConfig {
             in_features,
             out_features,
             bias: true,
+            weight_init: Initializer::PytorchDefault,
+            bias_init: None,
         }
     }
 
@@ -41,13 +47,53 @@ impl LinearConfig {
         LinearConfig { bias, ..self }
     }
 
-    /// Build the layer with PyTorch's default initialization: W ~ U(±1/√in) (kaiming_uniform
-    /// with a = √5) and b ~ U(±1/√in), both trainable.
+    /// The same layer with W drawn by `init` (He, Xavier, orthogonal…).
+    ///
+    /// ```
+    /// use gradflow_init::{FanMode, Initializer, Nonlinearity};
+    /// use gradflow_layers::LinearConfig;
+    /// use rand::SeedableRng;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let he = Initializer::KaimingNormal { mode: FanMode::FanIn, nonlinearity: Nonlinearity::Relu };
+    /// let fc = LinearConfig::new(512, 256)
+    ///     .with_init(he)
+    ///     .with_bias_init(Initializer::Constant(0.0))
+    ///     .init(&mut rng);
+    /// assert!((fc.weight().var(&[0, 1], 1, false).item() * 256.0 - 1.0).abs() < 0.05);
+    /// assert_eq!(fc.bias().unwrap().sum_all().item(), 0.0);
+    /// ```
+    pub fn with_init(self, weight_init: Initializer) -> Self {
+        LinearConfig {
+            weight_init,
+            ..self
+        }
+    }
+
+    /// The same layer with b drawn by `init` (e.g. `Initializer::Constant(0.0)`).
+    pub fn with_bias_init(self, init: Initializer) -> Self {
+        LinearConfig {
+            bias_init: Some(init),
+            ..self
+        }
+    }
+
+    /// Build the layer: W from [`weight_init`](Self::weight_init) (default PyTorch's
+    /// kaiming_uniform with a = √5, i.e. U(±1/√in)) and b from
+    /// [`bias_init`](Self::bias_init) (default U(±1/√in)), both trainable.
+    ///
+    /// # Panics
+    /// As the chosen [`Initializer`] (a fan-based bias init on the 1-D bias, for example).
+    #[track_caller]
     pub fn init<R: Rng + ?Sized>(&self, rng: &mut R) -> Linear {
-        let weight = default_weight(&[self.out_features, self.in_features], rng).requires_grad_();
-        let bias = self
-            .bias
-            .then(|| default_bias(self.out_features, self.in_features, rng).requires_grad_());
+        let shape = [self.out_features, self.in_features];
+        let weight = self.weight_init.init(&shape, rng).requires_grad_();
+        let bias = self.bias.then(|| {
+            match &self.bias_init {
+                None => default_bias(self.out_features, self.in_features, rng),
+                Some(init) => init.init(&[self.out_features], rng),
+            }
+            .requires_grad_()
+        });
         Linear { weight, bias }
     }
 }

@@ -37,21 +37,33 @@ pub fn read_idx(path: &Path) -> Result<IdxArray, DataError> {
     let file = File::open(path).map_err(io)?;
     let mut bytes = Vec::new();
     if path.extension().is_some_and(|e| e == "gz") {
-        GzDecoder::new(BufReader::new(file))
-            .read_to_end(&mut bytes)
-            .map_err(|source| match source.kind() {
-                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidInput => {
-                    DataError::Corrupt {
-                        path: path.to_path_buf(),
-                        why: format!("gzip stream is damaged: {source}"),
-                    }
-                }
-                _ => io(source),
-            })?;
-    } else {
-        BufReader::new(file).read_to_end(&mut bytes).map_err(io)?;
+        return parse_idx(&gunzip(BufReader::new(file), path)?, path);
     }
+    BufReader::new(file).read_to_end(&mut bytes).map_err(io)?;
     parse_idx(&bytes, path)
+}
+
+/// Decompress a gzip stream; `path` only names the source in errors.
+///
+/// # Errors
+/// [`DataError::Corrupt`] for a damaged or truncated stream, [`DataError::Io`] otherwise.
+pub fn gunzip(reader: impl Read, path: &Path) -> Result<Vec<u8>, DataError> {
+    let mut bytes = Vec::new();
+    GzDecoder::new(reader)
+        .read_to_end(&mut bytes)
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidInput => {
+                DataError::Corrupt {
+                    path: path.to_path_buf(),
+                    why: format!("gzip stream is damaged: {source}"),
+                }
+            }
+            _ => DataError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+        })?;
+    Ok(bytes)
 }
 
 /// Parse IDX bytes; `path` only names the source in errors.

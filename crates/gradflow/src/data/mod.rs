@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use gradflow_tensor::Tensor;
 
-pub use idx::{IdxArray, encode_idx_u8, parse_idx, read_idx};
+pub use idx::{IdxArray, encode_idx_u8, gunzip, parse_idx, read_idx};
 pub use synthetic::{TeacherTask, teacher_task};
 
 /// Where Debian's `dataset-fashion-mnist` package puts the files.
@@ -100,6 +100,31 @@ impl Dataset {
         )
     }
 
+    /// Per-feature-set statistics of the inputs: the mean and standard deviation over every
+    /// value (pixels share one mean and one std, as torchvision's `Normalize` on a
+    /// one-channel image does), accumulated in f64.
+    pub fn mean_std(&self) -> (f32, f32) {
+        let n = self.features.len().max(1) as f64;
+        let mean = self.features.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+        let var = self
+            .features
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        (mean as f32, var.sqrt() as f32)
+    }
+
+    /// x ← (x − mean)/std for every value, as every reference pipeline standardizes its inputs
+    /// (use the *training* set's [`Dataset::mean_std`] for both splits). A std of 0 (constant
+    /// inputs) only centres them.
+    pub fn standardize(&mut self, mean: f32, std: f32) {
+        let inv = if std > 0.0 { 1.0 / std } else { 1.0 };
+        for v in &mut self.features {
+            *v = (*v - mean) * inv;
+        }
+    }
+
     /// The first `n` rows (all if fewer).
     pub fn take(&self, n: usize) -> Dataset {
         let n = n.min(self.len());
@@ -132,9 +157,21 @@ fn load_split(dir: &Path, prefix: &str, name: &str) -> Result<Dataset, DataError
     let lbl_path = find(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
     let images = read_idx(&img_path)?;
     let labels = read_idx(&lbl_path)?;
+    image_dataset(images, &img_path, labels, &lbl_path, name)
+}
+
+/// Pair an IDX image array `[n, rows, cols]` with its IDX label array `[n]`, pixels scaled to
+/// [0, 1]; the paths only name the sources in errors.
+fn image_dataset(
+    images: IdxArray,
+    img_path: &Path,
+    labels: IdxArray,
+    lbl_path: &Path,
+    name: &str,
+) -> Result<Dataset, DataError> {
     if images.shape.len() != 3 {
         return Err(DataError::Corrupt {
-            path: img_path,
+            path: img_path.to_path_buf(),
             why: format!(
                 "images must be [n, rows, cols], header says {:?}",
                 images.shape
@@ -143,7 +180,7 @@ fn load_split(dir: &Path, prefix: &str, name: &str) -> Result<Dataset, DataError
     }
     if labels.shape.len() != 1 || labels.shape[0] != images.shape[0] {
         return Err(DataError::Corrupt {
-            path: lbl_path,
+            path: lbl_path.to_path_buf(),
             why: format!(
                 "{} labels for {} images",
                 labels.shape.first().copied().unwrap_or(0),
@@ -155,7 +192,7 @@ fn load_split(dir: &Path, prefix: &str, name: &str) -> Result<Dataset, DataError
     let classes = labels.iter().max().map_or(0, |m| m + 1);
     if classes > 256 {
         return Err(DataError::Corrupt {
-            path: lbl_path,
+            path: lbl_path.to_path_buf(),
             why: format!("label {} is not a class index", classes - 1),
         });
     }
@@ -166,6 +203,44 @@ fn load_split(dir: &Path, prefix: &str, name: &str) -> Result<Dataset, DataError
         dim: images.shape[1] * images.shape[2],
         classes: classes.max(10),
     })
+}
+
+/// The embedded default data: a class-balanced 14×14 subset of Fashion-MNIST (6,000 training
+/// and 1,500 test images; `assets/fashion-mnist-14/README.md` says how it was made), compiled
+/// into the binary so the lab runs on real images with nothing installed.
+pub fn embedded_fashion_mnist() -> (Dataset, Dataset) {
+    const DIR: &str = "assets/fashion-mnist-14";
+    const FILES: [(&str, &[u8]); 4] = [
+        (
+            "train-images-idx3-ubyte.gz",
+            include_bytes!("../../assets/fashion-mnist-14/train-images-idx3-ubyte.gz"),
+        ),
+        (
+            "train-labels-idx1-ubyte.gz",
+            include_bytes!("../../assets/fashion-mnist-14/train-labels-idx1-ubyte.gz"),
+        ),
+        (
+            "t10k-images-idx3-ubyte.gz",
+            include_bytes!("../../assets/fashion-mnist-14/t10k-images-idx3-ubyte.gz"),
+        ),
+        (
+            "t10k-labels-idx1-ubyte.gz",
+            include_bytes!("../../assets/fashion-mnist-14/t10k-labels-idx1-ubyte.gz"),
+        ),
+    ];
+    let read = |i: usize| -> Result<(IdxArray, PathBuf), DataError> {
+        let path = Path::new(DIR).join(FILES[i].0);
+        Ok((parse_idx(&gunzip(FILES[i].1, &path)?, &path)?, path))
+    };
+    let split = |i: usize| -> Result<Dataset, DataError> {
+        let ((images, ip), (labels, lp)) = (read(i)?, read(i + 1)?);
+        image_dataset(images, &ip, labels, &lp, "embedded Fashion-MNIST 14×14 subset")
+    };
+    // The files are part of the binary and checked by a test: a failure here is a build error.
+    match (split(0), split(2)) {
+        (Ok(train), Ok(test)) => (train, test),
+        (Err(e), _) | (_, Err(e)) => panic!("the embedded data set is damaged: {e}"),
+    }
 }
 
 /// Load an MNIST-layout folder (`train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`,

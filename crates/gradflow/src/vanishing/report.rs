@@ -3,18 +3,22 @@
 //! never leaves a half-written report.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::{LabConfig, LabOptions, RunResult, best};
+use crate::run::{ReportDir, ReportDirError};
 
 /// Everything one `gradflow vanishing` run produced.
 #[derive(Clone, Debug, Serialize)]
 pub struct LabReport {
     /// Which data the run used, in words.
     pub data: String,
+    /// Classes of the task (chance accuracy is 1/classes).
+    pub classes: usize,
+    /// Held-out rows each accuracy was measured on.
+    pub heldout_rows: usize,
     /// The shared options.
     pub options: LabOptions,
     /// Each configuration with all its sweep runs.
@@ -32,28 +36,13 @@ pub struct ReportError {
     pub source: std::io::Error,
 }
 
-/// Write `bytes` to `path` atomically: a temporary file beside it, then a rename.
+/// Write one report file with the workspace's one atomic-write helper
+/// ([`gradflow_layers::checkpoint::write_atomic`]: temp file, fsync, mode 0644, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    let err = |source| ReportError {
+    gradflow_layers::checkpoint::write_atomic(path, bytes).map_err(|source| ReportError {
         path: path.to_path_buf(),
         source,
-    };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
-    // A temporary file is created private (0600); a report is meant to be read by others.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(err)?;
-    }
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    })
 }
 
 fn fmt_sci(v: f32) -> String {
@@ -73,13 +62,32 @@ fn fmt_pct(v: f32) -> String {
 }
 
 impl LabReport {
+    /// The accuracy below which a result is indistinguishable from guessing: chance 1/C plus
+    /// three binomial standard deviations of a guesser over the held-out rows, plus one point
+    /// (a net that predicts one class scores exactly 1/C on a balanced set).
+    pub fn chance_threshold(&self) -> f32 {
+        let p = 1.0 / self.classes.max(1) as f64;
+        let sd = (p * (1.0 - p) / self.heldout_rows.max(1) as f64).sqrt();
+        (p + 3.0 * sd + 0.01) as f32
+    }
+
+    /// One word for a configuration's best run: `learns`, `at chance`, or `diverged` when
+    /// every learning rate diverged.
+    pub fn verdict(&self, runs: &[RunResult]) -> &'static str {
+        match best(runs) {
+            None => "diverged",
+            Some(r) if r.heldout_accuracy < self.chance_threshold() => "at chance",
+            Some(_) => "learns",
+        }
+    }
+
     /// The summary table: one row per configuration, its best stable learning rate, and the
     /// rates that diverged.
     pub fn table(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "{:<24} {:>7} {:>8} {:>9} {:>9} {:>9} {:>7} {:>7} {:>8}  diverged at",
+            "{:<24} {:>7} {:>8} {:>9} {:>9} {:>9} {:>7} {:>7} {:>8}  {:<9}  diverged at",
             "configuration",
             "best lr",
             "held-out",
@@ -88,7 +96,8 @@ impl LabReport {
             "first/last",
             "sat.",
             "dead",
-            "steps/s"
+            "steps/s",
+            "verdict"
         );
         for (cfg, runs) in &self.configs {
             let diverged: Vec<String> = runs
@@ -117,7 +126,7 @@ impl LabReport {
                     });
                     let _ = writeln!(
                         s,
-                        "{:<24} {:>7} {:>8} {:>9.4} {:>9} {:>9} {:>7} {:>7} {:>8.1}  {}",
+                        "{:<24} {:>7} {:>8} {:>9.4} {:>9} {:>9} {:>7} {:>7} {:>8.1}  {:<9}  {}",
                         cfg.name,
                         r.lr,
                         fmt_pct(r.heldout_accuracy),
@@ -127,6 +136,7 @@ impl LabReport {
                         fmt_pct(sat),
                         fmt_pct(dead),
                         r.steps_per_s,
+                        self.verdict(runs),
                         div
                     );
                 }
@@ -205,7 +215,14 @@ impl LabReport {
             s,
             "`‖∂L/∂h₁‖` is the backward signal reaching the first hidden layer at initialization; \
              `first/last` divides it by the signal at the last hidden layer (≪ 1: vanishing, ≫ 1: \
-             exploding). `sat.` and `dead` are averaged over layers after training.\n"
+             exploding). `sat.` and `dead` are averaged over layers after training. `at chance`: \
+             the best learning rate's held-out accuracy is below {:.1} % (chance 1/{} plus three \
+             standard deviations of a guesser over {} rows, plus one point). A run diverged when \
+             its loss or a gradient became NaN/inf or its loss grew {}×.\n",
+            self.chance_threshold() * 100.0,
+            self.classes,
+            self.heldout_rows,
+            crate::run::DivergenceGuard::GROWTH
         );
         let _ = writeln!(s, "## Configurations\n");
         for (cfg, _) in &self.configs {
@@ -224,19 +241,15 @@ impl LabReport {
         s
     }
 
-    /// Write results.json, layers.csv, curves.csv and report.md into `dir` (created if
-    /// needed); `figures` are (title, file name) pairs already written there.
-    pub fn write(&self, dir: &Path, figures: &[(String, String)]) -> Result<(), ReportError> {
-        std::fs::create_dir_all(dir).map_err(|source| ReportError {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+    /// Write results.json, layers.csv, curves.csv and report.md into the report folder;
+    /// `figures` are (title, file name) pairs already written there.
+    pub fn write(&self, out: &ReportDir, figures: &[(String, String)]) -> Result<(), ReportDirError> {
         let json = serde_json::to_string_pretty(self)
             .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-        write_atomic(&dir.join("results.json"), json.as_bytes())?;
-        write_atomic(&dir.join("layers.csv"), self.layers_csv().as_bytes())?;
-        write_atomic(&dir.join("curves.csv"), self.curves_csv().as_bytes())?;
-        write_atomic(&dir.join("report.md"), self.markdown(figures).as_bytes())?;
+        out.write("results.json", json.as_bytes())?;
+        out.write("layers.csv", self.layers_csv().as_bytes())?;
+        out.write("curves.csv", self.curves_csv().as_bytes())?;
+        out.write("report.md", self.markdown(figures).as_bytes())?;
         Ok(())
     }
 }

@@ -17,8 +17,9 @@ use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
 use crate::data::Dataset;
+use crate::run::{Divergence, DivergenceGuard};
 use crate::diagnostics::{LayerStats, layer_stats};
-use model::{Activation, DeepMlp, InitScheme, MlpSpec, Norm};
+use model::{Activation, InitScheme, LadderNet, MlpSpec, Norm};
 
 /// Which optimizer trains a configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -89,6 +90,47 @@ pub struct LabConfig {
     pub clip: Option<f32>,
 }
 
+impl LabConfig {
+    /// Bytes one training step of this configuration needs, estimated in f64 (no overflow
+    /// for any flag value): parameters, their gradients and the optimizer's state (momentum:
+    /// one buffer, Adam: two), plus the activations a step keeps for backward — about six
+    /// `[batch, width]` tensors per block (linear output, norm output, activation, residual
+    /// sum, and their gradients) — and the input batch.
+    pub fn memory_estimate(&self, batch: usize) -> f64 {
+        let s = &self.spec;
+        let (w, blocks, b) = (s.width as f64, (s.depth as f64 - 1.0).max(1.0), batch as f64);
+        let params = s.input as f64 * w + (blocks - 1.0) * w * w + w * s.classes as f64 + 3.0 * w * blocks;
+        let state = match self.optimizer {
+            OptimizerKind::Sgd => 0.0,
+            OptimizerKind::Momentum => 1.0,
+            OptimizerKind::Adam => 2.0,
+        };
+        let activations = 6.0 * b * w * blocks + b * (s.input + s.classes) as f64;
+        4.0 * (params * (2.0 + state) + activations)
+    }
+
+    /// Why this configuration cannot train at `batch`, if it cannot (BatchNorm needs two rows
+    /// to estimate a variance, as PyTorch's `BatchNorm1d` raises "Expected more than 1 value
+    /// per channel when training").
+    pub fn batch_problem(&self, batch: usize) -> Option<String> {
+        (self.spec.norm == Norm::Batch && batch < 2).then(|| {
+            format!(
+                "--batch {batch}: `{}` uses BatchNorm, which needs at least 2 rows per batch to \
+                 estimate a variance; use --batch 2 or more, or leave it out with --only",
+                self.name
+            )
+        })
+    }
+}
+
+/// The largest group count ≤ `wanted` that divides `channels` (GroupNorm needs equal groups).
+pub fn group_count(wanted: usize, channels: usize) -> usize {
+    (1..=wanted.min(channels).max(1))
+        .rev()
+        .find(|g| channels % g == 0)
+        .unwrap_or(1)
+}
+
 /// Sizes and schedule shared by every configuration of a run.
 #[derive(Clone, Debug, Serialize)]
 pub struct LabOptions {
@@ -150,8 +192,17 @@ pub fn ladder(opts: &LabOptions, input: usize, classes: usize) -> Vec<LabConfig>
     use Activation::*;
     use InitScheme::*;
     use OptimizerKind::*;
-    let mut deep = spec(Relu, He, Norm::Group(8.min(opts.width)), true);
+    let groups = group_count(8, opts.width);
+    let mut deep = spec(Relu, He, Norm::Group(groups), true);
     deep.depth = opts.deep_depth;
+    let deep_about = if groups == 8 {
+        "very deep: residual + GroupNorm(8)".to_string()
+    } else {
+        format!(
+            "very deep: residual + GroupNorm({groups}) (8 groups do not divide width {})",
+            opts.width
+        )
+    };
     vec![
         cfg(
             "sigmoid-small",
@@ -225,7 +276,7 @@ pub fn ladder(opts: &LabOptions, input: usize, classes: usize) -> Vec<LabConfig>
         ),
         cfg(
             "deep-residual-groupnorm",
-            "very deep: residual + GroupNorm(8)",
+            &deep_about,
             deep,
             Sgd,
             None,
@@ -290,10 +341,13 @@ pub struct RunResult {
     pub config: String,
     /// Learning rate.
     pub lr: f64,
-    /// True when the loss became NaN/∞ (reported, not a crash).
+    /// True when the run diverged: a NaN/∞ loss or gradient, or a loss that grew (reported,
+    /// not a crash; see [`crate::run::divergence`]).
     pub diverged: bool,
     /// Step at which it diverged.
     pub diverged_at: Option<usize>,
+    /// Why it diverged, in words.
+    pub divergence: Option<String>,
     /// Recorder samples, the first at step 0 (initialization).
     pub curve: Vec<CurvePoint>,
     /// Accuracy on held-out rows after training.
@@ -340,35 +394,35 @@ pub fn run(
     mut tick: impl FnMut(),
 ) -> RunResult {
     let mut rng = StdRng::seed_from_u64(opts.seed);
-    let mut net = DeepMlp::new(config.spec, &mut rng);
+    let mut net = LadderNet::new(config.spec, &mut rng);
     let params = net.parameters();
     let mut optimizer = config.optimizer.build(&params, lr);
     let mut curve = Vec::new();
-    let (mut diverged_at, start) = (None, Instant::now());
+    let (mut guard, mut divergence, start) = (DivergenceGuard::new(), None, Instant::now());
     let mut batch_rng = StdRng::seed_from_u64(opts.seed ^ 0x9e37_79b9);
+    let derivative = config.spec.activation.derivative_from_output();
     for step in 0..=opts.steps {
         let idx: Vec<usize> = (0..opts.batch)
             .map(|_| batch_rng.random_range(0..train.len()))
             .collect();
         let (x, y) = train.batch(&idx);
         let logging = step % opts.log_every == 0 || step == opts.steps;
-        let (logits, traces) = net.forward_traced(&x);
-        if logging {
-            traces.iter().for_each(|t| t.watch());
-        }
+        let (logits, traces) = if logging {
+            net.forward_traced(&x)
+        } else {
+            (net.forward(&x), Vec::new())
+        };
         let loss = logits.cross_entropy(&y, Reduction::Mean, 0.0);
         let loss_value = loss.item();
-        if !loss_value.is_finite() {
-            diverged_at = Some(step);
+        if let Err(d) = guard.loss(step, loss_value) {
+            divergence = Some(d);
             break;
         }
         loss.backward();
-        // The global norm costs a pass over every gradient: take it when clipping needs it
-        // or the recorder logs it, not on every step.
+        // Every step: a NaN gradient with a finite loss must never reach the weights.
         let grad_norm = match config.clip {
             Some(max) => clip_grad_norm(&params, max, NormType::L2),
-            None if logging => gradflow_clipping::grad_norm(&params, NormType::L2),
-            None => 0.0,
+            None => gradflow_clipping::grad_norm(&params, NormType::L2),
         };
         if logging {
             curve.push(CurvePoint {
@@ -376,24 +430,28 @@ pub fn run(
                 loss: loss_value,
                 accuracy: accuracy(&logits, &y),
                 grad_norm,
-                layers: layer_stats(&traces, config.spec.activation.saturation()),
+                layers: layer_stats(&traces, derivative),
             });
         }
         drop((logits, traces, loss));
+        if let Err(d) = guard.gradient_norm(step, f64::from(grad_norm)) {
+            divergence = Some(d);
+            break;
+        }
         if step < opts.steps {
-            if !grad_norm.is_finite() {
-                diverged_at = Some(step);
-                break;
-            }
             optimizer.step();
         }
         optimizer.zero_grad();
         tick();
     }
+    if divergence.is_none() {
+        divergence = guard.finish().err();
+    }
     let wall_s = start.elapsed().as_secs_f64();
+    let diverged_at = divergence.as_ref().map(Divergence::step);
     let steps_done = diverged_at.unwrap_or(opts.steps).max(1);
     net.eval();
-    let heldout_accuracy = if diverged_at.is_some() {
+    let heldout_accuracy = if divergence.is_some() {
         f32::NAN
     } else {
         evaluate(&net, test, opts.eval_rows)
@@ -401,8 +459,9 @@ pub fn run(
     RunResult {
         config: config.name.clone(),
         lr,
-        diverged: diverged_at.is_some(),
+        diverged: divergence.is_some(),
         diverged_at,
+        divergence: divergence.map(|d| d.to_string()),
         curve,
         heldout_accuracy,
         wall_s,
@@ -411,7 +470,7 @@ pub fn run(
 }
 
 /// Held-out accuracy over the first `rows` rows of `test`, in evaluation mode.
-pub fn evaluate(net: &DeepMlp, test: &Dataset, rows: usize) -> f32 {
+pub fn evaluate(net: &LadderNet, test: &Dataset, rows: usize) -> f32 {
     let n = rows.min(test.len());
     let mut hits = 0.0;
     for start in (0..n).step_by(512) {
