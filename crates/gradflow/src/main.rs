@@ -156,7 +156,11 @@ fn load_data(a: &VanishingArgs) -> Result<(Dataset, Dataset, String), CliError> 
     let (mean, std) = train.mean_std();
     train.standardize(mean, std);
     test.standardize(mean, std);
-    Ok((train, test, format!("{what}, standardized (mean {mean:.3}, std {std:.3})")))
+    Ok((
+        train,
+        test,
+        format!("{what}, standardized (mean {mean:.3}, std {std:.3})"),
+    ))
 }
 
 fn vanishing(a: VanishingArgs) -> Result<(), CliError> {
@@ -252,4 +256,3 @@ fn main() -> ExitCode {
         }
     }
 }
-

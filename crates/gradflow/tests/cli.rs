@@ -102,7 +102,10 @@ fn small_run_writes_the_report() {
     let o = gradflow(&args);
     assert!(o.status.success(), "stderr: {}", stderr(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("embedded Fashion-MNIST"), "says which data: {stdout}");
+    assert!(
+        stdout.contains("embedded Fashion-MNIST"),
+        "says which data: {stdout}"
+    );
     assert!(
         stdout.contains("sigmoid-small") && stdout.contains("relu-he"),
         "{stdout}"
@@ -189,7 +192,16 @@ fn reads_gzip_idx_folders() {
 #[test]
 fn a_batch_that_cannot_fit_in_memory_is_refused_up_front() {
     // Used to allocate until the kernel killed it at 24 GB.
-    let o = gradflow(&["vanishing", "--embedded", "--batch", "100000000", "--depth", "2", "--width", "4"]);
+    let o = gradflow(&[
+        "vanishing",
+        "--embedded",
+        "--batch",
+        "100000000",
+        "--depth",
+        "2",
+        "--width",
+        "4",
+    ]);
     assert_one_line_error(&o, "of memory, but this machine has");
 }
 
@@ -209,19 +221,42 @@ fn a_width_that_8_groups_do_not_divide_picks_valid_groups() {
     let out = tempfile::tempdir().expect("temp dir");
     let dir = out.path().join("r");
     let args = [
-        "vanishing", "--embedded", "--depth", "4", "--width", "10", "--deep-depth", "6",
-        "--steps", "6", "--batch", "16", "--only", "deep-residual-groupnorm", "--out",
+        "vanishing",
+        "--embedded",
+        "--depth",
+        "4",
+        "--width",
+        "10",
+        "--deep-depth",
+        "6",
+        "--steps",
+        "6",
+        "--batch",
+        "16",
+        "--only",
+        "deep-residual-groupnorm",
+        "--out",
         dir.to_str().unwrap_or("."),
     ];
     let o = gradflow(&args);
     assert!(o.status.success(), "stderr: {}", stderr(&o));
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap_or_default();
-    assert!(report.contains("GroupNorm(5) (8 groups do not divide width 10)"), "{report}");
+    assert!(
+        report.contains("GroupNorm(5) (8 groups do not divide width 10)"),
+        "{report}"
+    );
 }
 
 #[test]
 fn batchnorm_with_batch_one_is_a_clear_error() {
-    let o = gradflow(&["vanishing", "--embedded", "--only", "relu-he-batchnorm", "--batch", "1"]);
+    let o = gradflow(&[
+        "vanishing",
+        "--embedded",
+        "--only",
+        "relu-he-batchnorm",
+        "--batch",
+        "1",
+    ]);
     assert_one_line_error(&o, "uses BatchNorm, which needs at least 2 rows");
 }
 
@@ -250,7 +285,12 @@ fn an_output_path_that_is_a_file_fails_before_training() {
     let file = dir.path().join("not-a-folder");
     std::fs::write(&file, b"x").expect("write");
     let start = std::time::Instant::now();
-    let o = gradflow(&["vanishing", "--embedded", "--out", file.to_str().unwrap_or(".")]);
+    let o = gradflow(&[
+        "vanishing",
+        "--embedded",
+        "--out",
+        file.to_str().unwrap_or("."),
+    ]);
     assert_one_line_error(&o, "exists and is not a folder");
     // The full default ladder takes minutes; failing first means no step was trained. This
     // is a bound on behaviour (no training happened), not a timing test of speed.
@@ -261,9 +301,17 @@ fn an_output_path_that_is_a_file_fails_before_training() {
 fn an_output_folder_of_other_files_is_never_replaced() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("thesis.tex"), b"mine").expect("write");
-    let o = gradflow(&["vanishing", "--embedded", "--out", dir.path().to_str().unwrap_or(".")]);
+    let o = gradflow(&[
+        "vanishing",
+        "--embedded",
+        "--out",
+        dir.path().to_str().unwrap_or("."),
+    ]);
     assert_one_line_error(&o, "is not a gradflow report");
-    assert_eq!(std::fs::read(dir.path().join("thesis.tex")).expect("kept"), b"mine");
+    assert_eq!(
+        std::fs::read(dir.path().join("thesis.tex")).expect("kept"),
+        b"mine"
+    );
 }
 
 #[test]
@@ -279,7 +327,14 @@ fn a_rerun_leaves_no_files_of_the_previous_run() {
     run("sigmoid-small");
     assert!(dir.join("saturation_heatmap.svg").is_file());
     run("relu-he");
-    assert!(!dir.join("saturation_heatmap.svg").exists(), "stale figure survived");
+    assert!(
+        !dir.join("saturation_heatmap.svg").exists(),
+        "stale figure survived"
+    );
     assert!(dir.join("manifest.json").is_file());
-    assert_eq!(std::fs::read_dir(out.path()).expect("list").count(), 1, "staging left behind");
+    assert_eq!(
+        std::fs::read_dir(out.path()).expect("list").count(),
+        1,
+        "staging left behind"
+    );
 }

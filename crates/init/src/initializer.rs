@@ -10,8 +10,8 @@ use gradflow_tensor::Tensor;
 use rand::Rng;
 
 use crate::{
-    FanMode, Nonlinearity, constant, default_weight, kaiming_normal, kaiming_uniform,
-    lecun_normal, normal, orthogonal, uniform, xavier_normal, xavier_uniform,
+    FanMode, Nonlinearity, constant, default_weight, kaiming_normal, kaiming_uniform, lecun_normal,
+    normal, orthogonal, uniform, xavier_normal, xavier_uniform,
 };
 
 /// A weight (or bias) initialization scheme. Each variant names the `gradflow_init` function
@@ -149,7 +149,15 @@ mod tests {
                     mode: FanMode::FanIn,
                     nonlinearity: Nonlinearity::LeakyRelu(Some(0.2)),
                 },
-                |r| kaiming_normal(&[8, 5], 0.2, FanMode::FanIn, Nonlinearity::LeakyRelu(Some(0.2)), r),
+                |r| {
+                    kaiming_normal(
+                        &[8, 5],
+                        0.2,
+                        FanMode::FanIn,
+                        Nonlinearity::LeakyRelu(Some(0.2)),
+                        r,
+                    )
+                },
             ),
             (Initializer::Orthogonal { gain: 2.0 }, |r| {
                 orthogonal(&[8, 5], 2.0, r)
@@ -164,7 +172,10 @@ mod tests {
 
     #[test]
     fn scaled_multiplies_every_element() {
-        let base = Initializer::Normal { mean: 0.0, std: 1.0 };
+        let base = Initializer::Normal {
+            mean: 0.0,
+            std: 1.0,
+        };
         let a = base.init(&[4, 4], &mut rand::rngs::StdRng::seed_from_u64(3));
         let b = base
             .clone()

@@ -4,8 +4,8 @@
 //! # Format
 //! A [safetensors](https://huggingface.co/docs/safetensors) file: an 8-byte little-endian
 //! header length, a JSON header mapping each name to `{dtype, shape, data_offsets}`, then the
-//! raw little-endian data. We write every tensor as contiguous row-major `F32` under its
-//! `state_dict` name (`0.weight`, `layer1.0.bn1.running_mean`, …) and add the header metadata
+//! raw little-endian data. We write every tensor as contiguous row-major `F32` (step counters
+//! `*.num_batches_tracked` as `I64`, as PyTorch stores them) under its `state_dict` name (`0.weight`, `layer1.0.bn1.running_mean`, …) and add the header metadata
 //! `"format": "pt"`, as `safetensors.torch.save_file` does. Files are therefore read by
 //! `safetensors.torch.load_file(path)` + `model.load_state_dict(…)` in PyTorch, and files
 //! PyTorch wrote with `save_file(model.state_dict(), path)` load here. (The safetensors crate
@@ -19,7 +19,9 @@
 //! - **wrong shape**: both exist but shapes differ;
 //! - **wrong dtype**: both exist but the entry's dtype cannot be read as numbers (e.g. FP8).
 //!
-//! Entries of other numeric dtypes (F64, F16, BF16, integers, BOOL) are converted to f32.
+//! Entries of other numeric dtypes (F64, F16, BF16, integers, BOOL) are converted to f32 and
+//! listed in [`LoadReport::converted`] (and its `Display`), so a rounding never goes unsaid;
+//! [`read_entries`] reads a file with its integer entries kept as i64.
 //!
 //! [`LoadMode::Strict`] fails on any of the four and then assigns **nothing** (the module is
 //! unchanged). [`LoadMode::NonStrict`] loads every matching tensor and reports missing and
@@ -90,6 +92,9 @@ pub struct LoadReport {
     pub wrong_dtype: Vec<(String, String)>,
     /// Tolerated `num_batches_tracked` entries or slots that were left alone.
     pub skipped: Vec<String>,
+    /// Loaded entries whose file dtype was converted to f32 (F64, F16, BF16, integers other
+    /// than a step counter), with that dtype: the values may have been rounded.
+    pub converted: Vec<(String, String)>,
 }
 
 impl LoadReport {
@@ -136,6 +141,14 @@ impl fmt::Display for LoadReport {
         }
         if parts.is_empty() {
             parts.push(format!("{} tensors loaded", self.loaded.len()));
+        }
+        if !self.converted.is_empty() {
+            let s: Vec<String> = self
+                .converted
+                .iter()
+                .map(|(n, d)| format!("{n} ({d})"))
+                .collect();
+            parts.push(format!("converted to f32 {}", s.join(", ")));
         }
         write!(f, "{}", parts.join("; "))
     }
@@ -196,15 +209,17 @@ pub enum CheckpointError {
 /// Path used in errors from the in-memory functions.
 const MEMORY: &str = "<memory>";
 
-/// One tensor's little-endian f32 bytes, as the safetensors serializer wants them.
-struct F32Entry {
+/// One tensor's little-endian bytes (F32, or I64 for step counters), as the safetensors
+/// serializer wants them.
+struct Entry {
+    dtype: Dtype,
     shape: Vec<usize>,
     bytes: Vec<u8>,
 }
 
-impl View for &F32Entry {
+impl View for &Entry {
     fn dtype(&self) -> Dtype {
-        Dtype::F32
+        self.dtype
     }
     fn shape(&self) -> &[usize] {
         &self.shape
@@ -231,10 +246,27 @@ fn encode(
                 name,
             });
         }
-        let bytes = t.to_vec().iter().flat_map(|v| v.to_le_bytes()).collect();
+        // Step counters are integers in PyTorch (`num_batches_tracked` is a 0-dim I64);
+        // they are stored as I64 so that they round-trip exactly (f32 holds integers only
+        // up to 2²⁴).
+        let (dtype, bytes) = if is_counter(&name) {
+            let v = t.to_vec();
+            (
+                Dtype::I64,
+                v.iter()
+                    .flat_map(|&x| (x.round() as i64).to_le_bytes())
+                    .collect(),
+            )
+        } else {
+            (
+                Dtype::F32,
+                t.to_vec().iter().flat_map(|v| v.to_le_bytes()).collect(),
+            )
+        };
         entries.push((
             name,
-            F32Entry {
+            Entry {
+                dtype,
                 shape: t.shape().to_vec(),
                 bytes,
             },
@@ -300,7 +332,8 @@ pub fn save_with_metadata(
 /// # Errors
 /// The I/O error of the step that failed, with that step named in its message.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let step = |op: &'static str| move |e: io::Error| io::Error::new(e.kind(), format!("{op}: {e}"));
+    let step =
+        |op: &'static str| move |e: io::Error| io::Error::new(e.kind(), format!("{op}: {e}"));
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -449,6 +482,13 @@ fn load_parsed(
         }
         match decode(entry.dtype(), entry.data()) {
             Some(values) => {
+                let exact =
+                    entry.dtype() == Dtype::F32 || (is_counter(&name) && is_integer(entry.dtype()));
+                if !exact {
+                    report
+                        .converted
+                        .push((name.clone(), format!("{:?}", entry.dtype())));
+                }
                 plan.push((slot, values));
                 report.loaded.push(name);
             }
@@ -536,6 +576,79 @@ pub fn read_tensors(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>, Che
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+/// One entry of a safetensors file with its integer-ness kept ([`read_entries`]).
+#[derive(Clone, Debug)]
+pub enum Stored {
+    /// A floating-point entry (F32, or F64/F16/BF16 converted to f32).
+    Float(Tensor),
+    /// An integer or boolean entry (class indices, counters), values widened to i64 exactly.
+    Int {
+        /// The shape.
+        shape: Vec<usize>,
+        /// The values, row-major.
+        values: Vec<i64>,
+    },
+}
+
+/// Every entry of a safetensors file, sorted by name, with integer dtypes kept as integers
+/// (PyTorch saves class indices and `num_batches_tracked` as I64; they round-trip here
+/// exactly, where [`read_tensors`] would turn them into f32).
+///
+/// # Errors
+/// I/O, format, or [`CheckpointError::UnsupportedDtype`] for an entry that is not numeric
+/// (or an unsigned 64-bit value above i64::MAX).
+pub fn read_entries(path: impl AsRef<Path>) -> Result<Vec<(String, Stored)>, CheckpointError> {
+    let path = path.as_ref();
+    let bytes = read_file(path)?;
+    let file = parse(&bytes, path)?;
+    let mut out = Vec::new();
+    for (name, view) in file.iter() {
+        let unsupported = || CheckpointError::UnsupportedDtype {
+            path: path.to_path_buf(),
+            name: name.to_string(),
+            dtype: format!("{:?}", view.dtype()),
+        };
+        let stored = match view.dtype() {
+            d if is_integer(d) || d == Dtype::BOOL => Stored::Int {
+                shape: view.shape().to_vec(),
+                values: decode_int(d, view.data()).ok_or_else(unsupported)?,
+            },
+            d => Stored::Float(Tensor::from_vec(
+                decode(d, view.data()).ok_or_else(unsupported)?,
+                view.shape(),
+            )),
+        };
+        out.push((name.to_string(), stored));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Integer (or boolean) entry values widened to i64 exactly; `None` for other dtypes and
+/// for a U64 value that does not fit.
+fn decode_int(dtype: Dtype, d: &[u8]) -> Option<Vec<i64>> {
+    fn chunks<const N: usize>(d: &[u8], f: impl Fn([u8; N]) -> Option<i64>) -> Option<Vec<i64>> {
+        d.chunks_exact(N)
+            .map(|c| {
+                let mut a = [0u8; N];
+                a.copy_from_slice(c);
+                f(a)
+            })
+            .collect()
+    }
+    match dtype {
+        Dtype::I64 => chunks::<8>(d, |b| Some(i64::from_le_bytes(b))),
+        Dtype::I32 => chunks::<4>(d, |b| Some(i32::from_le_bytes(b).into())),
+        Dtype::I16 => chunks::<2>(d, |b| Some(i16::from_le_bytes(b).into())),
+        Dtype::I8 => chunks::<1>(d, |b| Some(i8::from_le_bytes(b).into())),
+        Dtype::U64 => chunks::<8>(d, |b| i64::try_from(u64::from_le_bytes(b)).ok()),
+        Dtype::U32 => chunks::<4>(d, |b| Some(u32::from_le_bytes(b).into())),
+        Dtype::U16 => chunks::<2>(d, |b| Some(u16::from_le_bytes(b).into())),
+        Dtype::U8 | Dtype::BOOL => chunks::<1>(d, |b| Some(b[0].into())),
+        _ => None,
+    }
 }
 
 /// The header's `__metadata__` string map of a safetensors file (empty if it has none).

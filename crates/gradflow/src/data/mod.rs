@@ -234,7 +234,13 @@ pub fn embedded_fashion_mnist() -> (Dataset, Dataset) {
     };
     let split = |i: usize| -> Result<Dataset, DataError> {
         let ((images, ip), (labels, lp)) = (read(i)?, read(i + 1)?);
-        image_dataset(images, &ip, labels, &lp, "embedded Fashion-MNIST 14×14 subset")
+        image_dataset(
+            images,
+            &ip,
+            labels,
+            &lp,
+            "embedded Fashion-MNIST 14×14 subset",
+        )
     };
     // The files are part of the binary and checked by a test: a failure here is a build error.
     match (split(0), split(2)) {

@@ -167,7 +167,10 @@ mod tests {
     #[test]
     fn nan_loss_and_gradient_stop_at_once() {
         let mut g = DivergenceGuard::new();
-        assert_eq!(g.loss(3, f32::NAN), Err(Divergence::NonFiniteLoss { step: 3 }));
+        assert_eq!(
+            g.loss(3, f32::NAN),
+            Err(Divergence::NonFiniteLoss { step: 3 })
+        );
         assert_eq!(
             g.gradient_norm(4, f64::INFINITY),
             Err(Divergence::NonFiniteGradient { step: 4 })

@@ -51,7 +51,12 @@ pub const BUDGET: f64 = 0.8;
 ///
 /// # Errors
 /// [`MemoryError`] naming `what`, both sizes and the flags in `hint`.
-pub fn check(what: &str, needed: f64, available: Option<f64>, hint: &str) -> Result<(), MemoryError> {
+pub fn check(
+    what: &str,
+    needed: f64,
+    available: Option<f64>,
+    hint: &str,
+) -> Result<(), MemoryError> {
     match available {
         Some(avail) if !(needed <= avail * BUDGET) => Err(MemoryError {
             what: what.to_string(),
@@ -75,7 +80,10 @@ mod tests {
             "run x needs about 30.0 GB of memory, but this machine has 24.0 GB available; reduce --batch"
         );
         assert!(check("run x", 1e9, Some(24e9), "--batch").is_ok());
-        assert!(check("nan", f64::NAN, Some(24e9), "").is_err(), "a NaN estimate is refused");
+        assert!(
+            check("nan", f64::NAN, Some(24e9), "").is_err(),
+            "a NaN estimate is refused"
+        );
         assert!(check("unknown machine", 1e15, None, "").is_ok());
     }
 

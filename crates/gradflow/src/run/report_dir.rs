@@ -76,7 +76,8 @@ impl ReportDir {
                 });
             }
             let mut entries = std::fs::read_dir(target).map_err(io(target, "read the folder"))?;
-            let is_report = target.join(MANIFEST).is_file() || target.join("results.json").is_file();
+            let is_report =
+                target.join(MANIFEST).is_file() || target.join("results.json").is_file();
             if entries.next().is_some() && !is_report {
                 return Err(ReportDirError::NotAReport {
                     path: target.to_path_buf(),
@@ -93,7 +94,8 @@ impl ReportDir {
         std::fs::create_dir_all(&parent).map_err(io(&parent, "create the parent folder"))?;
         let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
         if staging.exists() {
-            std::fs::remove_dir_all(&staging).map_err(io(&staging, "clear a stale staging folder"))?;
+            std::fs::remove_dir_all(&staging)
+                .map_err(io(&staging, "clear a stale staging folder"))?;
         }
         std::fs::create_dir(&staging).map_err(io(&staging, "create a folder in"))?;
         Ok(ReportDir {
@@ -150,7 +152,8 @@ impl ReportDir {
         ));
         let had_old = self.target.exists();
         if had_old {
-            std::fs::rename(&self.target, &old).map_err(io(&self.target, "move the old report aside"))?;
+            std::fs::rename(&self.target, &old)
+                .map_err(io(&self.target, "move the old report aside"))?;
         }
         if let Err(e) = std::fs::rename(&self.staging, &self.target) {
             if had_old {
@@ -192,7 +195,10 @@ mod tests {
         assert_eq!(std::fs::read(out.join("a.txt")).unwrap(), b"1");
         second.commit("second").unwrap();
         assert_eq!(std::fs::read(out.join("a.txt")).unwrap(), b"2");
-        assert!(!out.join("only-in-first.txt").exists(), "stale file survived");
+        assert!(
+            !out.join("only-in-first.txt").exists(),
+            "stale file survived"
+        );
         assert!(out.join(MANIFEST).is_file());
         let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
         assert_eq!(left.len(), 1, "staging or old folders left behind");

@@ -17,8 +17,8 @@ use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
 use crate::data::Dataset;
-use crate::run::{Divergence, DivergenceGuard};
 use crate::diagnostics::{LayerStats, layer_stats};
+use crate::run::{Divergence, DivergenceGuard};
 use model::{Activation, InitScheme, LadderNet, MlpSpec, Norm};
 
 /// Which optimizer trains a configuration.
@@ -98,8 +98,13 @@ impl LabConfig {
     /// sum, and their gradients) — and the input batch.
     pub fn memory_estimate(&self, batch: usize) -> f64 {
         let s = &self.spec;
-        let (w, blocks, b) = (s.width as f64, (s.depth as f64 - 1.0).max(1.0), batch as f64);
-        let params = s.input as f64 * w + (blocks - 1.0) * w * w + w * s.classes as f64 + 3.0 * w * blocks;
+        let (w, blocks, b) = (
+            s.width as f64,
+            (s.depth as f64 - 1.0).max(1.0),
+            batch as f64,
+        );
+        let params =
+            s.input as f64 * w + (blocks - 1.0) * w * w + w * s.classes as f64 + 3.0 * w * blocks;
         let state = match self.optimizer {
             OptimizerKind::Sgd => 0.0,
             OptimizerKind::Momentum => 1.0,
@@ -274,13 +279,7 @@ pub fn ladder(opts: &LabOptions, input: usize, classes: usize) -> Vec<LabConfig>
             Sgd,
             None,
         ),
-        cfg(
-            "deep-residual-groupnorm",
-            &deep_about,
-            deep,
-            Sgd,
-            None,
-        ),
+        cfg("deep-residual-groupnorm", &deep_about, deep, Sgd, None),
         cfg(
             "sigmoid-xavier-adam",
             "Adam rescales each weight's step: partly hides vanishing",

@@ -14,8 +14,7 @@
 //! l's output is traced as `"{l}"` and its activation as `"{l}.act"`.
 
 use gradflow_activations::{
-    Elu, LeakyRelu, PRelu, Relu, Sigmoid, Tanh, sigmoid_prime_from_output,
-    tanh_prime_from_output,
+    Elu, LeakyRelu, PRelu, Relu, Sigmoid, Tanh, sigmoid_prime_from_output, tanh_prime_from_output,
 };
 use gradflow_init::{FanMode, Initializer, Nonlinearity};
 use gradflow_layers::{LinearConfig, Residual, Sequential, Tap};
@@ -149,7 +148,8 @@ impl MlpSpec {
     /// γ, β and PReLU's slope.
     pub fn parameters(&self) -> usize {
         let (w, blocks) = (self.width, self.blocks());
-        let linear = self.input * w + w + (blocks - 1) * (w * w + w) + w * self.classes + self.classes;
+        let linear =
+            self.input * w + w + (blocks - 1) * (w * w + w) + w * self.classes + self.classes;
         let norm = match self.norm {
             Norm::None => 0,
             Norm::Batch | Norm::Group(_) => 2 * w * blocks,
@@ -190,7 +190,11 @@ impl LadderNet {
         let alpha = 1.0 / ((spec.depth - 2).max(1) as f32).sqrt();
         let (tap, mut net, mut weights) = (Tap::new(), Sequential::new(), Vec::new());
         for l in 1..=spec.blocks() {
-            let fc = linear(if l == 1 { spec.input } else { spec.width }, spec.width, rng);
+            let fc = linear(
+                if l == 1 { spec.input } else { spec.width },
+                spec.width,
+                rng,
+            );
             weights.push(fc.weight().clone());
             let mut branch = Sequential::new().with(fc);
             match spec.norm {

@@ -243,7 +243,11 @@ impl LabReport {
 
     /// Write results.json, layers.csv, curves.csv and report.md into the report folder;
     /// `figures` are (title, file name) pairs already written there.
-    pub fn write(&self, out: &ReportDir, figures: &[(String, String)]) -> Result<(), ReportDirError> {
+    pub fn write(
+        &self,
+        out: &ReportDir,
+        figures: &[(String, String)],
+    ) -> Result<(), ReportDirError> {
         let json = serde_json::to_string_pretty(self)
             .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
         out.write("results.json", json.as_bytes())?;
