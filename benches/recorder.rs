@@ -4,8 +4,8 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gradflow::diagnostics::layer_stats;
-use gradflow::vanishing::model::{Activation, LadderNet, InitScheme, MlpSpec, Norm};
 use gradflow::tensor::{Module, Reduction, Tensor};
+use gradflow::vanishing::model::{Activation, InitScheme, LadderNet, MlpSpec, Norm};
 use rand::SeedableRng;
 
 fn recorder(c: &mut Criterion) {
@@ -37,7 +37,8 @@ fn recorder(c: &mut Criterion) {
                     traces.iter().for_each(|t| t.watch());
                 }
                 logits.cross_entropy(&y, Reduction::Mean, 0.0).backward();
-                let stats = record.then(|| layer_stats(&traces, spec.activation.derivative_from_output()));
+                let stats =
+                    record.then(|| layer_stats(&traces, spec.activation.derivative_from_output()));
                 net.zero_grad();
                 stats
             })
