@@ -14,7 +14,7 @@
 //!
 //! Matches `torch.nn.functional.elu(x, alpha)` / `torch.nn.ELU` (default α = 1).
 
-use gradflow_tensor::{Elementwise, Module, Scope, Tensor};
+use gradflow_tensor::{Elementwise, Module, Saved, Scope, Tensor};
 
 /// PyTorch's default ELU α, 1.0.
 pub const ELU_DEFAULT_ALPHA: f32 = 1.0;
@@ -57,11 +57,11 @@ struct EluOp {
 
 impl Elementwise for EluOp {
     const NAME: &'static str = "elu";
-    const FROM_OUTPUT: bool = false;
+    const SAVES: Saved = Saved::Input;
     fn f(self, x: f32) -> f32 {
         elu_scalar(x, self.alpha)
     }
-    fn df(self, x: f32, _y: f32) -> f32 {
+    fn df(self, x: f32) -> f32 {
         elu_prime(x, self.alpha)
     }
 }

@@ -19,7 +19,7 @@
 //!
 //! Matches `torch.nn.functional.gelu(x, approximate=...)` / `torch.nn.GELU` (default exact).
 
-use gradflow_tensor::{Elementwise, Module, Scope, Tensor};
+use gradflow_tensor::{Elementwise, Module, Saved, Scope, Tensor};
 
 use crate::erf::erfc;
 use crate::sigmoid::{sigmoid_f64, sigmoid_prime_f64};
@@ -100,11 +100,11 @@ struct GeluOp;
 
 impl Elementwise for GeluOp {
     const NAME: &'static str = "gelu";
-    const FROM_OUTPUT: bool = false;
+    const SAVES: Saved = Saved::Input;
     fn f(self, x: f32) -> f32 {
         gelu_scalar(x, GeluApprox::None)
     }
-    fn df(self, x: f32, _y: f32) -> f32 {
+    fn df(self, x: f32) -> f32 {
         gelu_prime(x, GeluApprox::None)
     }
 }
@@ -115,11 +115,11 @@ struct GeluTanhOp;
 
 impl Elementwise for GeluTanhOp {
     const NAME: &'static str = "gelu_tanh";
-    const FROM_OUTPUT: bool = false;
+    const SAVES: Saved = Saved::Input;
     fn f(self, x: f32) -> f32 {
         gelu_scalar(x, GeluApprox::Tanh)
     }
-    fn df(self, x: f32, _y: f32) -> f32 {
+    fn df(self, x: f32) -> f32 {
         gelu_prime(x, GeluApprox::Tanh)
     }
 }

@@ -11,7 +11,7 @@
 //!
 //! Matches `torch.nn.functional.leaky_relu(x, negative_slope)` / `torch.nn.LeakyReLU`.
 
-use gradflow_tensor::{Elementwise, Module, Scope, Tensor};
+use gradflow_tensor::{Elementwise, Module, Saved, Scope, Tensor};
 
 /// PyTorch's default negative slope for Leaky ReLU, 0.01.
 pub const LEAKY_RELU_DEFAULT_SLOPE: f32 = 0.01;
@@ -46,11 +46,11 @@ struct LeakyReluOp {
 
 impl Elementwise for LeakyReluOp {
     const NAME: &'static str = "leaky_relu";
-    const FROM_OUTPUT: bool = false;
+    const SAVES: Saved = Saved::Input;
     fn f(self, x: f32) -> f32 {
         leaky_relu_scalar(x, self.slope)
     }
-    fn df(self, x: f32, _y: f32) -> f32 {
+    fn df(self, x: f32) -> f32 {
         leaky_relu_prime(x, self.slope)
     }
 }

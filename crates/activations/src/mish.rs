@@ -20,7 +20,7 @@
 //!
 //! Matches `torch.nn.functional.mish` / `torch.nn.Mish`.
 
-use gradflow_tensor::{Elementwise, Module, Scope, Tensor};
+use gradflow_tensor::{Elementwise, Module, Saved, Scope, Tensor};
 
 /// (tanh(softplus z), σ(z), sech²(softplus z)) in `f64` with one exponential.
 fn parts(z: f64) -> (f64, f64, f64) {
@@ -75,11 +75,11 @@ struct MishOp;
 
 impl Elementwise for MishOp {
     const NAME: &'static str = "mish";
-    const FROM_OUTPUT: bool = false;
+    const SAVES: Saved = Saved::Input;
     fn f(self, x: f32) -> f32 {
         mish_scalar(x)
     }
-    fn df(self, x: f32, _y: f32) -> f32 {
+    fn df(self, x: f32) -> f32 {
         mish_prime(x)
     }
 }

@@ -13,7 +13,7 @@
 //!
 //! Matches `torch.nn.functional.relu` / `torch.nn.ReLU`.
 
-use gradflow_tensor::{Elementwise, Module, Scope, Tensor};
+use gradflow_tensor::{Elementwise, Module, Saved, Scope, Tensor};
 
 /// ReLU(z) = max(0, z) for one value; NaN stays NaN.
 ///
@@ -43,11 +43,11 @@ struct ReluOp;
 
 impl Elementwise for ReluOp {
     const NAME: &'static str = "relu";
-    const FROM_OUTPUT: bool = true;
+    const SAVES: Saved = Saved::Output;
     fn f(self, x: f32) -> f32 {
         relu_scalar(x)
     }
-    fn df(self, _x: f32, y: f32) -> f32 {
+    fn df(self, y: f32) -> f32 {
         // y > 0 exactly where x > 0.
         relu_prime(y)
     }

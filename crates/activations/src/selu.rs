@@ -14,7 +14,7 @@
 //!
 //! Matches `torch.nn.functional.selu` / `torch.nn.SELU`.
 
-use gradflow_tensor::{Elementwise, Module, Scope, Tensor};
+use gradflow_tensor::{Elementwise, Module, Saved, Scope, Tensor};
 
 /// SELU's α = 1.6732632423543772848170429916717 (PyTorch's constant).
 pub const SELU_ALPHA: f64 = 1.673_263_242_354_377_284_817_042_991_671_7;
@@ -56,11 +56,11 @@ struct SeluOp;
 
 impl Elementwise for SeluOp {
     const NAME: &'static str = "selu";
-    const FROM_OUTPUT: bool = false;
+    const SAVES: Saved = Saved::Input;
     fn f(self, x: f32) -> f32 {
         selu_scalar(x)
     }
-    fn df(self, x: f32, _y: f32) -> f32 {
+    fn df(self, x: f32) -> f32 {
         selu_prime(x)
     }
 }

@@ -23,7 +23,7 @@
 //!
 //! Matches `torch.sigmoid` / `torch.nn.Sigmoid`.
 
-use gradflow_tensor::{Elementwise, Module, Scope, Tensor};
+use gradflow_tensor::{Elementwise, Module, Saved, Scope, Tensor};
 
 /// σ(z) in `f64`, sign-split so that the exponent is never positive.
 pub(crate) fn sigmoid_f64(z: f64) -> f64 {
@@ -87,13 +87,13 @@ struct SigmoidOp;
 
 impl Elementwise for SigmoidOp {
     const NAME: &'static str = "sigmoid";
-    const FROM_OUTPUT: bool = true;
+    const SAVES: Saved = Saved::Output;
     // The tensor op uses the vectorizable f32 form (relative error < 5·10⁻⁷, see
     // `gradflow_tensor::math::sigmoid`); `sigmoid_scalar` stays the f64 reference.
     fn f(self, x: f32) -> f32 {
         gradflow_tensor::math::sigmoid(x)
     }
-    fn df(self, _x: f32, y: f32) -> f32 {
+    fn df(self, y: f32) -> f32 {
         sigmoid_prime_from_output(y)
     }
 }

@@ -12,7 +12,7 @@
 //!
 //! Matches `torch.nn.functional.silu` / `torch.nn.SiLU`.
 
-use gradflow_tensor::{Elementwise, Module, Scope, Tensor};
+use gradflow_tensor::{Elementwise, Module, Saved, Scope, Tensor};
 
 use crate::sigmoid::{sigmoid_f64, sigmoid_prime_f64};
 
@@ -47,11 +47,11 @@ struct SiluOp;
 
 impl Elementwise for SiluOp {
     const NAME: &'static str = "silu";
-    const FROM_OUTPUT: bool = false;
+    const SAVES: Saved = Saved::Input;
     fn f(self, x: f32) -> f32 {
         silu_scalar(x)
     }
-    fn df(self, x: f32, _y: f32) -> f32 {
+    fn df(self, x: f32) -> f32 {
         silu_prime(x)
     }
 }

@@ -16,7 +16,7 @@
 //! Matches `torch.nn.functional.softplus(x, beta, threshold)` / `torch.nn.Softplus`
 //! (defaults β = 1, threshold = 20).
 
-use gradflow_tensor::{Elementwise, Module, Scope, Tensor};
+use gradflow_tensor::{Elementwise, Module, Saved, Scope, Tensor};
 
 use crate::sigmoid::sigmoid_f64;
 
@@ -73,11 +73,11 @@ struct SoftplusOp {
 
 impl Elementwise for SoftplusOp {
     const NAME: &'static str = "softplus";
-    const FROM_OUTPUT: bool = false;
+    const SAVES: Saved = Saved::Input;
     fn f(self, x: f32) -> f32 {
         softplus_scalar(x, self.beta, self.threshold)
     }
-    fn df(self, x: f32, _y: f32) -> f32 {
+    fn df(self, x: f32) -> f32 {
         softplus_prime(x, self.beta, self.threshold)
     }
 }

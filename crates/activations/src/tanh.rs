@@ -17,7 +17,7 @@
 //!
 //! Matches `torch.tanh` / `torch.nn.Tanh`.
 
-use gradflow_tensor::{Elementwise, Module, Scope, Tensor};
+use gradflow_tensor::{Elementwise, Module, Saved, Scope, Tensor};
 
 /// sech²(z) = 1 − tanh²(z) = 4e^(−2|z|)/(1 + e^(−2|z|))² in `f64`, never overflowing.
 pub(crate) fn sech2_f64(z: f64) -> f64 {
@@ -67,13 +67,13 @@ struct TanhOp;
 
 impl Elementwise for TanhOp {
     const NAME: &'static str = "tanh";
-    const FROM_OUTPUT: bool = true;
+    const SAVES: Saved = Saved::Output;
     // The tensor op uses the vectorizable f32 form (relative error < 5·10⁻⁷, see
     // `gradflow_tensor::math::tanh`); `tanh_scalar` stays the f64 reference.
     fn f(self, x: f32) -> f32 {
         gradflow_tensor::math::tanh(x)
     }
-    fn df(self, _x: f32, y: f32) -> f32 {
+    fn df(self, y: f32) -> f32 {
         tanh_prime_from_output(y)
     }
 }

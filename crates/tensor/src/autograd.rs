@@ -137,6 +137,35 @@ impl Node {
     }
 }
 
+/// Frees a graph without recursion. The default drop of an `Arc<Node>` chain recurses once
+/// per node (node → edge → node → …), so a 50,000-op graph overflows an 8 MiB stack. Here a
+/// node hands its input edges to an explicit stack instead; each parent whose last owner that
+/// was is unwrapped (`Arc::into_inner`), its own edges moved onto the stack, and then dropped
+/// with no edges left, so the recursion depth is 1 whatever the graph's depth (PyTorch frees
+/// its graphs the same way, with a deferred-delete queue). A parent another tensor or node
+/// still holds is only decremented.
+impl Drop for Node {
+    fn drop(&mut self) {
+        let mut pending: Vec<Arc<Node>> = Vec::new();
+        take_node_edges(&mut self.edges, &mut pending);
+        while let Some(node) = pending.pop() {
+            if let Some(mut last) = Arc::into_inner(node) {
+                take_node_edges(&mut last.edges, &mut pending);
+                // `last` drops here with no node edges: this `drop` does not recurse.
+            }
+        }
+    }
+}
+
+/// Move the node edges out of `edges` into `pending` (leaf and empty edges just drop).
+fn take_node_edges(edges: &mut Vec<Edge>, pending: &mut Vec<Arc<Node>>) {
+    for e in std::mem::take(edges) {
+        if let Edge::Node(n) = e {
+            pending.push(n);
+        }
+    }
+}
+
 /// What a backward rule gets: the upstream gradient and, if the op asked for it, its output.
 pub struct BackwardCtx<'a> {
     grad_output: &'a Tensor,

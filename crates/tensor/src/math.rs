@@ -104,40 +104,9 @@ pub fn fma(a: f32, b: f32, c: f32) -> f32 {
     }
 }
 
-/// y ← a·x + y elementwise with one rounding per element (what PyTorch's CPU kernels compute
-/// for `y.add_(x, alpha=a)`, the SGD update). Uses the CPU's FMA instructions when present
-/// (runtime detection), else [`fma`]; both give identical bits.
-///
-/// # Panics
-/// If the slices differ in length.
-pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    assert_eq!(
-        y.len(),
-        x.len(),
-        "axpy: lengths {} and {} differ",
-        y.len(),
-        x.len()
-    );
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        fn axpy_fma(y: &mut [f32], a: f32, x: &[f32]) {
-            for (yi, &xi) in y.iter_mut().zip(x) {
-                *yi = a.mul_add(xi, *yi);
-            }
-        }
-        if std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx2")
-        {
-            // SAFETY: `axpy_fma` only enables AVX2 and FMA, and the CPU was just checked to
-            // have both.
-            unsafe { axpy_fma(y, a, x) };
-            return;
-        }
-    }
-    for (yi, &xi) in y.iter_mut().zip(x) {
-        *yi = fma(a, xi, *yi);
-    }
-}
+// The FMA `axpy` is a kernel (runtime SIMD dispatch needs `unsafe`); it is re-exported here,
+// beside the scalar `fma` it agrees with bit for bit.
+pub use crate::kernels::axpy::axpy;
 
 #[cfg(test)]
 mod tests {

@@ -1,67 +1,19 @@
 //! The graph is freed after backward: 10,000 SGD steps of a small MLP must not grow the heap.
 //!
-//! A counting global allocator (its own test binary, since `#[global_allocator]` is per
-//! binary) tracks live heap bytes. Each step builds a graph of ~20 nodes holding saved
+//! A counting global allocator ([`CountingAlloc`], its own test binary, since
+//! `#[global_allocator]` is per binary) tracks live heap bytes. Each step builds a graph of ~20 nodes holding saved
 //! tensors (a few KiB); if any of it outlived the step, 9,900 steps would leak megabytes.
 //! The bound below (64 KiB between step 100 and step 10,000) allows under 7 bytes per step.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
-
-use gradflow_tensor::{Reduction, Tensor, no_grad};
+use gradflow_tensor::{CountingAlloc, Reduction, Tensor, no_grad};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-/// `System`, counting the bytes currently allocated.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
-// `GlobalAlloc` contract is `System`'s; the counter is only bookkeeping.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged (see the impl comment).
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded unchanged.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            LIVE.fetch_add(
-                new_size as isize - layout.size() as isize,
-                Ordering::Relaxed,
-            );
-        }
-        p
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAlloc = CountingAlloc::new();
 
 fn live_bytes() -> isize {
-    LIVE.load(Ordering::Relaxed)
+    GLOBAL.live_bytes()
 }
 
 #[test]

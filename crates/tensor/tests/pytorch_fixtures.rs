@@ -13,158 +13,46 @@
 //! README: rtol 1e-4 / atol 1e-4 for conv (sums of up to 147 products), rtol 1e-5 / atol 1e-6
 //! for elementwise work (pools, losses).
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-
-use gradflow_tensor::{Conv2dParams, Reduction, Tensor};
-use safetensors::{Dtype, SafeTensors};
+use gradflow_tensor::{Conv2dParams, Reduction};
+use gradflow_test_support::{Fixture, assert_close, fixture};
 use serde_json::Value;
 
-/// One fixture file: its f32 tensors, its i64 tensors and its `config` JSON.
-struct Fixture {
-    name: String,
-    f32s: HashMap<String, Tensor>,
-    i64s: HashMap<String, (Vec<i64>, Vec<usize>)>,
-    config: Value,
-}
-
-impl Fixture {
-    fn load(name: &str) -> Fixture {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(format!("{name}.safetensors"));
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let (_, meta) = SafeTensors::read_metadata(&bytes).expect("safetensors header");
-        let config: Value = serde_json::from_str(
-            meta.metadata()
-                .as_ref()
-                .and_then(|m| m.get("config"))
-                .expect("config metadata"),
-        )
-        .expect("config is JSON");
-        let st = SafeTensors::deserialize(&bytes).expect("safetensors body");
-        let (mut f32s, mut i64s) = (HashMap::new(), HashMap::new());
-        for (k, view) in st.tensors() {
-            let shape = view.shape().to_vec();
-            match view.dtype() {
-                Dtype::F32 => {
-                    let v: Vec<f32> = view
-                        .data()
-                        .chunks_exact(4)
-                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                        .collect();
-                    f32s.insert(k, Tensor::from_vec(v, &shape));
-                }
-                Dtype::I64 => {
-                    let v: Vec<i64> = view
-                        .data()
-                        .chunks_exact(8)
-                        .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
-                        .collect();
-                    i64s.insert(k, (v, shape));
-                }
-                other => panic!("{name}: unexpected dtype {other:?} for {k}"),
-            }
-        }
-        Fixture {
-            name: name.to_string(),
-            f32s,
-            i64s,
-            config,
-        }
-    }
-
-    fn t(&self, key: &str) -> Tensor {
-        self.f32s
-            .get(key)
-            .unwrap_or_else(|| panic!("{}: no tensor {key}", self.name))
-            .clone()
-    }
-
-    fn usize_cfg(&self, key: &str) -> usize {
-        self.config[key]
-            .as_u64()
-            .unwrap_or_else(|| panic!("{}: config.{key} is not an integer", self.name))
-            as usize
-    }
-
-    fn classes(&self, key: &str) -> Vec<usize> {
-        self.i64s[key]
-            .0
-            .iter()
-            .map(|&v| usize::try_from(v).expect("class index"))
-            .collect()
-    }
-}
-
-/// Assert |got − want| ≤ atol + rtol·|want| everywhere; report the worst element and the
-/// largest absolute error.
-#[track_caller]
-fn assert_close(what: &str, got: &Tensor, want: &Tensor, rtol: f32, atol: f32) {
-    assert_eq!(got.shape(), want.shape(), "{what}: shape");
-    let (g, w) = (got.to_vec(), want.to_vec());
-    let mut worst = (0usize, 0.0f32);
-    for (i, (a, b)) in g.iter().zip(&w).enumerate() {
-        let ratio = (a - b).abs() / (atol + rtol * b.abs());
-        assert!(
-            ratio.is_finite() || a == b,
-            "{what}[{i}]: got {a}, want {b}"
-        );
-        if ratio > worst.1 {
-            worst = (i, ratio);
-        }
-    }
-    let i = worst.0;
-    let max_abs = g
+/// The I64 tensor `key` as class indices.
+fn classes(f: &Fixture, key: &str) -> Vec<usize> {
+    f.ints(key)
         .iter()
-        .zip(&w)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
-    eprintln!(
-        "{what}: max |diff| {max_abs:.2e}, worst diff/tolerance {:.3}",
-        worst.1
-    );
-    assert!(
-        worst.1 <= 1.0,
-        "{what}[{i}]: got {}, want {} (|diff| {:.3e} > atol {atol:e} + rtol {rtol:e}·|want|)",
-        g[i],
-        w[i],
-        (g[i] - w[i]).abs()
-    );
+        .map(|&v| usize::try_from(v).expect("class index >= 0"))
+        .collect()
 }
 
 fn check_conv(name: &str) {
-    let f = Fixture::load(name);
+    let f = fixture!(name);
     let params = Conv2dParams::new(
-        f.usize_cfg("stride"),
-        f.usize_cfg("padding"),
-        f.usize_cfg("dilation"),
+        f.cfg_usize("stride"),
+        f.cfg_usize("padding"),
+        f.cfg_usize("dilation"),
     )
-    .with_groups(f.usize_cfg("groups"));
-    let has_bias = f.config["bias"].as_bool().expect("config.bias");
-    assert_eq!(
-        has_bias,
-        f.f32s.contains_key("b"),
-        "{name}: bias flag vs tensors"
-    );
-    let x = f.t("x").requires_grad_();
-    let w = f.t("w").requires_grad_();
-    let b = has_bias.then(|| f.t("b").requires_grad_());
+    .with_groups(f.cfg_usize("groups"));
+    let has_bias = f.cfg_bool("bias");
+    assert_eq!(has_bias, f.contains("b"), "{name}: bias flag vs tensors");
+    let x = f.tensor("x").requires_grad_();
+    let w = f.tensor("w").requires_grad_();
+    let b = has_bias.then(|| f.tensor("b").requires_grad_());
     let y = x.conv2d(&w, b.as_ref(), params);
     let (rtol, atol) = (1e-4, 1e-4);
-    assert_close(&format!("{name}.y"), &y, &f.t("y"), rtol, atol);
-    y.backward_with(&f.t("gy"));
+    assert_close(&format!("{name}.y"), &y, &f.tensor("y"), rtol, atol);
+    y.backward_with(&f.tensor("gy"));
     assert_close(
         &format!("{name}.dx"),
         &x.grad().expect("dx"),
-        &f.t("dx"),
+        &f.tensor("dx"),
         rtol,
         atol,
     );
     assert_close(
         &format!("{name}.dw"),
         &w.grad().expect("dw"),
-        &f.t("dw"),
+        &f.tensor("dw"),
         rtol,
         atol,
     );
@@ -172,7 +60,7 @@ fn check_conv(name: &str) {
         assert_close(
             &format!("{name}.db"),
             &b.grad().expect("db"),
-            &f.t("db"),
+            &f.tensor("db"),
             rtol,
             atol,
         );
@@ -196,28 +84,28 @@ fn conv2d_1x1_stride_2_without_bias_matches_pytorch() {
 
 #[test]
 fn max_pool_3x3_stride_2_padding_1_matches_pytorch() {
-    let f = Fixture::load("pool_max_k3s2p1");
+    let f = fixture!("pool_max_k3s2p1");
     let (k, s, p) = (
-        f.usize_cfg("kernel_size"),
-        f.usize_cfg("stride"),
-        f.usize_cfg("padding"),
+        f.cfg_usize("kernel_size"),
+        f.cfg_usize("stride"),
+        f.cfg_usize("padding"),
     );
-    assert_eq!(f.usize_cfg("dilation"), 1);
+    assert_eq!(f.cfg_usize("dilation"), 1);
     assert_eq!(f.config["ceil_mode"], Value::Bool(false));
-    let x = f.t("x").requires_grad_();
+    let x = f.tensor("x").requires_grad_();
     let y = x.max_pool2d((k, k), (s, s), (p, p));
-    assert_close("max_pool.y", &y, &f.t("y"), 1e-5, 1e-6);
-    y.backward_with(&f.t("gy"));
+    assert_close("max_pool.y", &y, &f.tensor("y"), 1e-5, 1e-6);
+    y.backward_with(&f.tensor("gy"));
     let dx = x.grad().expect("dx");
-    assert_close("max_pool.dx", &dx, &f.t("dx"), 1e-5, 1e-6);
+    assert_close("max_pool.dx", &dx, &f.tensor("dx"), 1e-5, 1e-6);
 
     // Argmax routing: PyTorch's idx (flat h·W + w within each plane) picks the value of y,
     // and scattering gy to idx rebuilds our dx exactly (same additions, same order).
-    let (idx, idx_shape) = &f.i64s["idx"];
-    assert_eq!(idx_shape.as_slice(), y.shape());
+    let (idx, idx_shape) = (f.ints("idx"), f.shape("idx"));
+    assert_eq!(idx_shape, y.shape());
     let (xs, ys) = (x.shape().to_vec(), y.shape().to_vec());
     let (in_plane, out_plane) = (xs[2] * xs[3], ys[2] * ys[3]);
-    let (xv, yv, gy) = (x.to_vec(), y.to_vec(), f.t("gy").to_vec());
+    let (xv, yv, gy) = (x.to_vec(), y.to_vec(), f.tensor("gy").to_vec());
     let mut routed = vec![0.0f32; xv.len()];
     for (o, &i) in idx.iter().enumerate() {
         let plane = o / out_plane;
@@ -237,21 +125,21 @@ fn max_pool_3x3_stride_2_padding_1_matches_pytorch() {
 
 #[test]
 fn avg_pool_2x2_stride_2_matches_pytorch() {
-    let f = Fixture::load("pool_avg_k2s2");
+    let f = fixture!("pool_avg_k2s2");
     let (k, s, p) = (
-        f.usize_cfg("kernel_size"),
-        f.usize_cfg("stride"),
-        f.usize_cfg("padding"),
+        f.cfg_usize("kernel_size"),
+        f.cfg_usize("stride"),
+        f.cfg_usize("padding"),
     );
     assert_eq!(f.config["count_include_pad"], Value::Bool(true));
-    let x = f.t("x").requires_grad_();
+    let x = f.tensor("x").requires_grad_();
     let y = x.avg_pool2d((k, k), (s, s), (p, p));
-    assert_close("avg_pool.y", &y, &f.t("y"), 1e-5, 1e-6);
-    y.backward_with(&f.t("gy"));
+    assert_close("avg_pool.y", &y, &f.tensor("y"), 1e-5, 1e-6);
+    y.backward_with(&f.tensor("gy"));
     assert_close(
         "avg_pool.dx",
         &x.grad().expect("dx"),
-        &f.t("dx"),
+        &f.tensor("dx"),
         1e-5,
         1e-6,
     );
@@ -259,20 +147,20 @@ fn avg_pool_2x2_stride_2_matches_pytorch() {
 
 #[test]
 fn adaptive_avg_pool_to_1x1_matches_pytorch() {
-    let f = Fixture::load("pool_adaptive_avg_1x1");
+    let f = fixture!("pool_adaptive_avg_1x1");
     let out = f.config["output_size"].as_array().expect("output_size");
     let size = (
         out[0].as_u64().expect("int") as usize,
         out[1].as_u64().expect("int") as usize,
     );
-    let x = f.t("x").requires_grad_();
+    let x = f.tensor("x").requires_grad_();
     let y = x.adaptive_avg_pool2d(size);
-    assert_close("adaptive_avg_pool.y", &y, &f.t("y"), 1e-5, 1e-6);
-    y.backward_with(&f.t("gy"));
+    assert_close("adaptive_avg_pool.y", &y, &f.tensor("y"), 1e-5, 1e-6);
+    y.backward_with(&f.tensor("gy"));
     assert_close(
         "adaptive_avg_pool.dx",
         &x.grad().expect("dx"),
-        &f.t("dx"),
+        &f.tensor("dx"),
         1e-5,
         1e-6,
     );
@@ -283,26 +171,24 @@ fn reduction(f: &Fixture) -> Reduction {
         "mean" => Reduction::Mean,
         "sum" => Reduction::Sum,
         "none" => Reduction::None,
-        other => panic!("{}: unknown reduction {other}", f.name),
+        other => panic!("{}: unknown reduction {other}", f.path().display()),
     }
 }
 
 fn check_cross_entropy(name: &str) {
-    let f = Fixture::load(name);
+    let f = fixture!(name);
     assert!(
         f.config["weight"].is_null(),
         "{name}: class weights are not supported"
     );
-    let ls = f.config["label_smoothing"]
-        .as_f64()
-        .expect("label_smoothing") as f32;
-    let targets = f.classes("target");
-    let logits = f.t("logits").requires_grad_();
+    let ls = f.cfg_f32("label_smoothing");
+    let targets = classes(&f, "target");
+    let logits = f.tensor("logits").requires_grad_();
     let loss = logits.cross_entropy(&targets, reduction(&f), ls);
     assert_close(
         &format!("{name}.loss"),
         &loss.reshape(&[1]),
-        &f.t("loss"),
+        &f.tensor("loss"),
         1e-5,
         1e-6,
     );
@@ -310,7 +196,7 @@ fn check_cross_entropy(name: &str) {
     assert_close(
         &format!("{name}.dlogits"),
         &logits.grad().expect("dlogits"),
-        &f.t("dlogits"),
+        &f.tensor("dlogits"),
         1e-5,
         1e-6,
     );
@@ -328,17 +214,29 @@ fn cross_entropy_with_label_smoothing_matches_pytorch() {
 
 #[test]
 fn mse_loss_matches_pytorch() {
-    let f = Fixture::load("loss_mse");
-    let x = f.t("x").requires_grad_();
-    let target = f.t("target").requires_grad_();
+    let f = fixture!("loss_mse");
+    let x = f.tensor("x").requires_grad_();
+    let target = f.tensor("target").requires_grad_();
     let loss = x.mse_loss(&target, reduction(&f));
-    assert_close("mse.loss", &loss.reshape(&[1]), &f.t("loss"), 1e-5, 1e-6);
+    assert_close(
+        "mse.loss",
+        &loss.reshape(&[1]),
+        &f.tensor("loss"),
+        1e-5,
+        1e-6,
+    );
     loss.backward();
-    assert_close("mse.dx", &x.grad().expect("dx"), &f.t("dx"), 1e-5, 1e-6);
+    assert_close(
+        "mse.dx",
+        &x.grad().expect("dx"),
+        &f.tensor("dx"),
+        1e-5,
+        1e-6,
+    );
     assert_close(
         "mse.dtarget",
         &target.grad().expect("dtarget"),
-        &f.t("dtarget"),
+        &f.tensor("dtarget"),
         1e-5,
         1e-6,
     );

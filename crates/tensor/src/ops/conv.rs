@@ -11,8 +11,8 @@
 use rayon::prelude::*;
 
 use crate::Tensor;
+use crate::kernels::gemm::{MatRef, gemm_into};
 use crate::layout::shape_panic;
-use crate::ops::matmul::{MatRef, gemm_into};
 
 /// Hyperparameters of a 2-D convolution, as the arguments of PyTorch's `F.conv2d`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

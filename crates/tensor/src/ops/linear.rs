@@ -6,8 +6,8 @@
 //! copy), ∂L/∂b = Σ_rows g.
 
 use crate::Tensor;
+use crate::kernels::gemm::{MatRef, gemm_into};
 use crate::layout::shape_panic;
-use crate::ops::matmul::{MatRef, gemm_into};
 
 impl Tensor {
     /// y = x·Wᵀ + b, PyTorch's `F.linear(x, weight, bias)`.

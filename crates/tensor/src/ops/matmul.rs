@@ -4,91 +4,14 @@
 //! dimensions broadcast. Backward: ∂L/∂A = ∂L/∂C · Bᵀ and ∂L/∂B = Aᵀ · ∂L/∂C, where the
 //! transposes are stride swaps, so they cost nothing: `gemm` reads any row/column stride.
 //!
-//! The `gemm` crate picks its kernel at run time (AVX-512 where the CPU has it, else
+//! The call into `gemm` lives in [`crate::kernels`] (`gemm_into`). The `gemm` crate picks its kernel at run time (AVX-512 where the CPU has it, else
 //! AVX2/FMA), so the binary stays portable. We do not route products through nalgebra:
 //! nalgebra 0.35's `gemm` falls back to a loop that writes out of bounds for strided views
 //! with a dimension ≤ 5 (dimforge/nalgebra#1616).
 
 use crate::Tensor;
+use crate::kernels::gemm::{MatRef, gemm_into};
 use crate::layout::{broadcast_shape, contiguous_strides, shape_panic};
-
-/// Products with fewer multiply–adds than this run on one thread: below it, waking the
-/// second core costs more than it saves (measured with the `matmul` bench, 64² vs 128²).
-const PAR_MIN_FLOPS: usize = 96 * 96 * 96;
-
-/// A strided matrix operand: base offset and (row, column) strides into a buffer.
-#[derive(Clone, Copy)]
-pub(crate) struct MatRef<'a> {
-    pub data: &'a [f32],
-    pub offset: usize,
-    pub rs: usize,
-    pub cs: usize,
-}
-
-/// dst\[m×n\] (contiguous, row stride `n`) = (accumulate ? dst : 0) + A\[m×k\] · B\[k×n\].
-///
-/// `threads` > 1 lets `gemm` split the product over rayon's pool.
-pub(crate) fn gemm_into(
-    dst: &mut [f32],
-    m: usize,
-    n: usize,
-    k: usize,
-    a: MatRef<'_>,
-    b: MatRef<'_>,
-    accumulate: bool,
-    threads: usize,
-) {
-    assert!(dst.len() >= m * n, "gemm_into: destination too small");
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            dst[..m * n].fill(0.0);
-        }
-        return;
-    }
-    // Bounds: the last element each operand reads must lie inside its buffer.
-    let last_a = a.offset + (m - 1) * a.rs + (k - 1) * a.cs;
-    let last_b = b.offset + (k - 1) * b.rs + (n - 1) * b.cs;
-    assert!(
-        last_a < a.data.len() && last_b < b.data.len(),
-        "gemm_into: operand view exceeds its buffer"
-    );
-    let par = if threads > 1 && m * n * k >= PAR_MIN_FLOPS {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: the asserts above keep every read of A and B inside their slices, and dst has
-    // room for the m×n row-major result (row stride n, column stride 1). The pointers come
-    // from live borrows that outlive the call, and dst does not alias A or B because it is an
-    // exclusive borrow. Note `gemm`'s convention: dst = alpha·dst + beta·A·B, the reverse of
-    // BLAS naming, and alpha is only read when `read_dst` is true.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.data.as_ptr().add(a.offset),
-            a.cs as isize,
-            a.rs as isize,
-            b.data.as_ptr().add(b.offset),
-            b.cs as isize,
-            b.rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        );
-    }
-}
 
 /// True for a 2-D view that is the transpose of a contiguous matrix (column-major).
 fn is_transposed(t: &Tensor) -> bool {

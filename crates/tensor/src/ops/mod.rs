@@ -9,3 +9,4 @@ pub mod nn;
 pub mod pool;
 pub mod reduce;
 pub mod shape_ops;
+pub mod unary;

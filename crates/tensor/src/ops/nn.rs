@@ -8,8 +8,8 @@
 use rand::{Rng, RngExt};
 
 use crate::Tensor;
+use crate::kernels::map::zip_slices;
 use crate::layout::shape_panic;
-use crate::ops::elementwise::zip_slices;
 
 /// How a loss combines its per-sample values (PyTorch's `reduction=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
