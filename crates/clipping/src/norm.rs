@@ -62,31 +62,26 @@ impl NormType {
         }
     }
 
-    /// ‖x‖ of a slice, accumulated in f64 and rounded once to f32. NaN anywhere gives NaN
-    /// (also for L∞, as `torch.linalg.vector_norm`); an empty slice has norm 0.
-    pub(crate) fn norm(self, x: &[f32]) -> f32 {
+    /// The p of this norm as PyTorch's `norm_type` (∞ for [`NormType::Inf`]).
+    pub fn p(self) -> f64 {
         match self {
-            NormType::L1 => x.iter().map(|&v| f64::from(v).abs()).sum::<f64>() as f32,
-            NormType::L2 => x
-                .iter()
-                .map(|&v| f64::from(v) * f64::from(v))
-                .sum::<f64>()
-                .sqrt() as f32,
-            NormType::P(p) => {
-                let p = f64::from(p);
-                x.iter()
-                    .map(|&v| f64::from(v).abs().powf(p))
-                    .sum::<f64>()
-                    .powf(1.0 / p) as f32
-            }
-            NormType::Inf => x.iter().fold(0.0f32, |m, &v| {
-                if m.is_nan() || v.is_nan() {
-                    f32::NAN
-                } else {
-                    m.max(v.abs())
-                }
-            }),
+            NormType::L1 => 1.0,
+            NormType::L2 => 2.0,
+            NormType::P(p) => f64::from(p),
+            NormType::Inf => f64::INFINITY,
         }
+    }
+
+    /// ‖t‖ through the workspace's one norm, [`Tensor::norm_value`] (accumulated in f64, so
+    /// gradients near 10⁻³⁰ keep their size), rounded once to f32. NaN anywhere gives NaN
+    /// (also for L∞, as `torch.linalg.vector_norm`); an empty tensor has norm 0.
+    pub(crate) fn norm_of(self, t: &Tensor) -> f32 {
+        t.norm_value(self.p()) as f32
+    }
+
+    /// [`NormType::norm_of`] a slice.
+    pub(crate) fn norm(self, x: &[f32]) -> f32 {
+        self.norm_of(&Tensor::from_vec(x.to_vec(), &[x.len()]))
     }
 }
 
@@ -111,7 +106,7 @@ fn total_norm(params: &[Tensor], norm_type: NormType) -> f32 {
     let norms: Vec<f32> = params
         .iter()
         .filter_map(|p| p.grad())
-        .map(|g| g.with_data(|d| norm_type.norm(d)))
+        .map(|g| norm_type.norm_of(&g))
         .collect();
     norm_type.norm(&norms)
 }

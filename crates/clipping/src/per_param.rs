@@ -48,7 +48,7 @@ pub fn clip_grad_norm_per_param(
         .iter()
         .map(|p| {
             let g = p.grad()?;
-            let norm = g.with_data(|d| norm_type.norm(d));
+            let norm = norm_type.norm_of(&g);
             let coef = clip_coef(max_norm, norm);
             if coef != 1.0 {
                 scale_grad(p, coef);

@@ -84,8 +84,10 @@ fn sum_by(x: &[f32], f: impl Fn(f32) -> f32) -> f64 {
         .sum()
 }
 
+/// ‖t‖₂ through the workspace's one norm ([`Tensor::norm_value`], accumulated in f64: the
+/// backward signal of a 20-layer sigmoid net, ~10⁻²⁷, must not square to 0 in f32).
 fn norm(t: Option<Tensor>) -> f32 {
-    t.map_or(0.0, |g| g.with_data(|d| sum_by(d, |v| v * v).sqrt() as f32))
+    t.map_or(0.0, |g| g.norm_value(2.0) as f32)
 }
 
 /// Mean, standard deviation, saturated fraction and dead-unit fraction of an activation
@@ -158,6 +160,22 @@ mod tests {
         assert!((s.grad_h_norm - 22.0).abs() < 1e-4, "{s:?}");
         assert!((s.grad_w_norm - 110.0).abs() < 1e-3, "{s:?}");
         assert_eq!(s.act_mean, 11.0);
+    }
+
+    #[test]
+    fn tiny_gradients_keep_their_size() {
+        // 20 sigmoid layers shrink the signal by 4⁻²⁰ and more: gradients near 10⁻³⁰ must not
+        // read as 0 (their squares, 10⁻⁶⁰, underflow f32).
+        let h = Tensor::from_vec(vec![0.5; 4], &[1, 4]).requires_grad_();
+        let t = LayerTrace {
+            activation: h.clone(),
+            output: h.clone(),
+            weight: Tensor::zeros(&[4, 4]),
+        };
+        h.mul_scalar(1e-30).sum_all().backward();
+        let s = &layer_stats(&[t], None)[0];
+        // ‖(1e-30, 1e-30, 1e-30, 1e-30)‖ = 2e-30.
+        assert!((s.grad_h_norm / 2e-30 - 1.0).abs() < 1e-5, "{s:?}");
     }
 
     #[test]
