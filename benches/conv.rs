@@ -3,7 +3,7 @@
 //! input, the weight and the bias.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gradflow::tensor::{Conv2dParams, Tensor, no_grad};
+use gradflow_tensor::{Conv2dParams, Tensor, no_grad};
 use rand::SeedableRng;
 
 fn conv(c: &mut Criterion) {

@@ -2,7 +2,7 @@
 //! (`PAR_MIN_ELEMS`), and what the vectorizable `exp` buys over the C library's.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use gradflow::tensor::{Tensor, math, no_grad};
+use gradflow_tensor::{Tensor, math, no_grad};
 use rand::SeedableRng;
 
 fn elementwise(c: &mut Criterion) {

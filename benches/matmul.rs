@@ -2,7 +2,7 @@
 //! workload). Criterion reports elements as FLOP: 2·n³ per product.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use gradflow::tensor::{Tensor, no_grad};
+use gradflow_tensor::{Tensor, no_grad};
 use rand::SeedableRng;
 
 fn matmul(c: &mut Criterion) {

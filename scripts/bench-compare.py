@@ -31,9 +31,14 @@ WORKLOADS = [
 ]
 
 
+# Each bench is run for the crate it measures (benches/ holds them all).
+PACKAGE = {"matmul": "gradflow-tensor", "conv": "gradflow-tensor", "elementwise": "gradflow-tensor",
+           "normalization": "gradflow-normalization", "mlp": "gradflow", "recorder": "gradflow"}
+
+
 def ours(bench, flt):
     out = subprocess.run(
-        ["cargo", "bench", "-q", "-p", "gradflow", "--bench", bench, "--", "--warm-up-time", "1",
+        ["cargo", "bench", "-q", "-p", PACKAGE.get(bench, "gradflow"), "--bench", bench, "--", "--warm-up-time", "1",
          "--measurement-time", "3", "--output-format", "bencher", flt],
         capture_output=True, text=True, check=True).stdout
     m = re.search(r"bench:\s+([\d,]+) ns/iter", out)

@@ -208,6 +208,34 @@ impl PRelu {
         }
         .init()
     }
+
+    /// A PReLU around an existing slope tensor (loading, sharing, gradient checks), used as
+    /// given: call `requires_grad_()` first if it should train. Shape `[1]` for one shared
+    /// slope or `[C]` for one per channel, as PyTorch's `weight`.
+    ///
+    /// ```
+    /// use gradflow_activations::PRelu;
+    /// use gradflow_tensor::{Module, Tensor};
+    /// let p = PRelu::from_tensors(Tensor::from_vec(vec![0.5], &[1]));
+    /// assert_eq!(p.forward(&Tensor::from_vec(vec![-2.0, 3.0], &[2])).to_vec(), vec![-1.0, 3.0]);
+    /// ```
+    ///
+    /// # Panics
+    /// If `weight` is not 1-D with at least one element.
+    #[track_caller]
+    pub fn from_tensors(weight: Tensor) -> Self {
+        assert!(
+            weight.rank() == 1 && weight.numel() > 0,
+            "PRelu::from_tensors: weight must be [1] or [C], got {:?}",
+            weight.shape()
+        );
+        PRelu { weight }
+    }
+
+    /// The slopes a, shape `[num_parameters]` (PyTorch's `weight`).
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
 }
 
 impl Default for PRelu {

@@ -287,9 +287,100 @@ impl<const D: usize> BatchNorm<D> {
         BatchNormConfig::new(num_features).init()
     }
 
+    /// A layer around existing tensors (loading, sharing, gradient checks), like
+    /// [`Linear::from_tensors`](https://docs.rs/gradflow-layers): γ, β (when
+    /// `config.affine`) and the running mean and variance (when
+    /// `config.track_running_stats`), each of shape `[C]`, used as given (call
+    /// `requires_grad_()` on γ and β first if they should train). The batch counter starts at
+    /// 0. The layer starts in training mode.
+    ///
+    /// ```
+    /// use gradflow_normalization::{BatchNorm1d, BatchNormConfig};
+    /// use gradflow_tensor::{Module, Tensor};
+    /// let stats = (Tensor::from_vec(vec![1.0, -1.0], &[2]), Tensor::from_vec(vec![4.0, 1.0], &[2]));
+    /// let mut bn = BatchNorm1d::from_tensors(
+    ///     BatchNormConfig::new(2),
+    ///     Some((Tensor::ones(&[2]), Tensor::zeros(&[2]))),
+    ///     Some(stats),
+    /// );
+    /// bn.eval(); // (x − running_mean)/√(running_var + ε)
+    /// let y = bn.forward(&Tensor::from_vec(vec![3.0, 0.0], &[1, 2])).to_vec();
+    /// assert!((y[0] - 1.0).abs() < 1e-5 && (y[1] - 1.0).abs() < 1e-5);
+    /// ```
+    ///
+    /// # Panics
+    /// If a pair is given that the config does not have (or one it has is missing), or a
+    /// shape is not `[config.num_features]`.
+    #[track_caller]
+    pub fn from_tensors(
+        config: BatchNormConfig,
+        affine: Option<(Tensor, Tensor)>,
+        running: Option<(Tensor, Tensor)>,
+    ) -> Self {
+        let c = config.num_features;
+        assert_eq!(
+            affine.is_some(),
+            config.affine,
+            "BatchNorm{D}d::from_tensors: γ, β given = {}, but config.affine = {}",
+            affine.is_some(),
+            config.affine
+        );
+        assert_eq!(
+            running.is_some(),
+            config.track_running_stats,
+            "BatchNorm{D}d::from_tensors: running statistics given = {}, but \
+             config.track_running_stats = {}",
+            running.is_some(),
+            config.track_running_stats
+        );
+        for (name, t) in affine.iter().chain(&running).flat_map(|(a, b)| [("γ/mean", a), ("β/var", b)]) {
+            assert!(
+                t.shape() == [c],
+                "BatchNorm{D}d::from_tensors: {name} must be [{c}], got {:?}",
+                t.shape()
+            );
+        }
+        let (weight, bias) = affine.map_or((None, None), |(w, b)| (Some(w), Some(b)));
+        let (running_mean, running_var) = running.map_or((None, None), |(m, v)| (Some(m), Some(v)));
+        BatchNorm {
+            weight,
+            bias,
+            num_batches_tracked: running_mean.as_ref().map(|_| Tensor::zeros(&[])),
+            running_mean,
+            running_var,
+            config,
+            training: true,
+        }
+    }
+
     /// The hyperparameters.
     pub fn config(&self) -> &BatchNormConfig {
         &self.config
+    }
+
+    /// γ, shape `[C]` (when affine).
+    pub fn weight(&self) -> Option<&Tensor> {
+        self.weight.as_ref()
+    }
+
+    /// β, shape `[C]` (when affine).
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+
+    /// Running mean, shape `[C]` (when tracking).
+    pub fn running_mean(&self) -> Option<&Tensor> {
+        self.running_mean.as_ref()
+    }
+
+    /// Running (unbiased) variance, shape `[C]` (when tracking).
+    pub fn running_var(&self) -> Option<&Tensor> {
+        self.running_var.as_ref()
+    }
+
+    /// Training batches seen, a 0-dim tensor (when tracking).
+    pub fn num_batches_tracked(&self) -> Option<&Tensor> {
+        self.num_batches_tracked.as_ref()
     }
 
     /// Whether the layer is in training mode.

@@ -196,9 +196,51 @@ impl GroupNorm {
         GroupNormConfig::new(num_groups, num_channels).init()
     }
 
+    /// A layer around existing γ and β (each `[C]`), used as given (call
+    /// `requires_grad_()` first if they should train); `None` for a layer without affine
+    /// parameters.
+    ///
+    /// # Panics
+    /// If `affine` does not match `config.affine` or a shape is not `[num_channels]`.
+    #[track_caller]
+    pub fn from_tensors(config: GroupNormConfig, affine: Option<(Tensor, Tensor)>) -> Self {
+        assert_eq!(
+            affine.is_some(),
+            config.affine,
+            "GroupNorm::from_tensors: γ, β given = {}, but config.affine = {}",
+            affine.is_some(),
+            config.affine
+        );
+        let c = config.num_channels;
+        if let Some((w, b)) = &affine {
+            assert!(
+                w.shape() == [c] && b.shape() == [c],
+                "GroupNorm::from_tensors: γ and β must be [{c}], got {:?} and {:?}",
+                w.shape(),
+                b.shape()
+            );
+        }
+        let (weight, bias) = affine.map_or((None, None), |(w, b)| (Some(w), Some(b)));
+        GroupNorm {
+            weight,
+            bias,
+            config,
+        }
+    }
+
     /// The hyperparameters.
     pub fn config(&self) -> &GroupNormConfig {
         &self.config
+    }
+
+    /// γ (when affine).
+    pub fn weight(&self) -> Option<&Tensor> {
+        self.weight.as_ref()
+    }
+
+    /// β (when affine).
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
     }
 }
 

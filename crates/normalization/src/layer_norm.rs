@@ -165,9 +165,53 @@ impl LayerNorm {
         LayerNormConfig::new(normalized_shape).init()
     }
 
+    /// A layer around existing γ and β (each of shape `normalized_shape`), used as given
+    /// (call `requires_grad_()` first if they should train); `None` for a layer without
+    /// elementwise affine parameters.
+    ///
+    /// # Panics
+    /// If `affine` does not match `config.elementwise_affine` or a shape differs from
+    /// `normalized_shape`.
+    #[track_caller]
+    pub fn from_tensors(config: LayerNormConfig, affine: Option<(Tensor, Tensor)>) -> Self {
+        assert_eq!(
+            affine.is_some(),
+            config.elementwise_affine,
+            "LayerNorm::from_tensors: γ, β given = {}, but config.elementwise_affine = {}",
+            affine.is_some(),
+            config.elementwise_affine
+        );
+        if let Some((w, b)) = &affine {
+            assert!(
+                w.shape() == config.normalized_shape.as_slice()
+                    && b.shape() == config.normalized_shape.as_slice(),
+                "LayerNorm::from_tensors: γ and β must be {:?}, got {:?} and {:?}",
+                config.normalized_shape,
+                w.shape(),
+                b.shape()
+            );
+        }
+        let (weight, bias) = affine.map_or((None, None), |(w, b)| (Some(w), Some(b)));
+        LayerNorm {
+            weight,
+            bias,
+            config,
+        }
+    }
+
     /// The hyperparameters.
     pub fn config(&self) -> &LayerNormConfig {
         &self.config
+    }
+
+    /// γ (when affine).
+    pub fn weight(&self) -> Option<&Tensor> {
+        self.weight.as_ref()
+    }
+
+    /// β (when affine).
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
     }
 }
 
