@@ -25,12 +25,16 @@
 //! - [`autograd`]: define-by-run graph, PyTorch semantics (gradients accumulate into leaves
 //!   until [`Tensor::zero_grad`]; [`no_grad`]; [`Tensor::detach`]; [`Tensor::retain_grad`]).
 //! - Custom ops: [`Tensor::record`] attaches any backward rule; [`Elementwise`] turns a
-//!   function and its derivative into one fused op.
+//!   function and its derivative into one fused op that keeps for backward only what
+//!   [`Saved`] names (input, output or nothing).
 //! - [`Module`]: the layer trait (forward, train/eval mode, parameters and buffers with
 //!   PyTorch's dotted names) that every concept crate implements.
-//! - [`gradcheck`]: finite-difference verification with f32-derived step and tolerance.
+//! - [`gradcheck`](mod@gradcheck): finite-difference verification with f32-derived step and tolerance.
 //! - Matrix products and convolutions run through the `gemm` crate with runtime CPU dispatch;
-//!   large elementwise ops, im2col and conv batches use rayon.
+//!   large elementwise ops, im2col and conv batches use rayon. The loops (map/zip,
+//!   broadcasting, the GEMM call, FMA `axpy`, SIMD dispatch) live in the private `kernels`
+//!   module, the only place in the workspace where `unsafe` is allowed.
+//! - Graphs are freed iteratively: depth is bounded by memory, not by the stack.
 //!
 //! ## Panic policy
 //! Shape and rank errors in tensor math are programmer errors: they panic with a message

@@ -4,8 +4,9 @@
 //! dimensions broadcast. Backward: ∂L/∂A = ∂L/∂C · Bᵀ and ∂L/∂B = Aᵀ · ∂L/∂C, where the
 //! transposes are stride swaps, so they cost nothing: `gemm` reads any row/column stride.
 //!
-//! The call into `gemm` lives in [`crate::kernels`] (`gemm_into`). The `gemm` crate picks its kernel at run time (AVX-512 where the CPU has it, else
-//! AVX2/FMA), so the binary stays portable. We do not route products through nalgebra:
+//! The call into `gemm` lives in the crate's `kernels` module (`gemm_into`). The `gemm` crate
+//! picks its kernel at run time (AVX-512 where the CPU has it, else AVX2/FMA), so the binary
+//! stays portable. We do not route products through nalgebra:
 //! nalgebra 0.35's `gemm` falls back to a loop that writes out of bounds for strided views
 //! with a dimension ≤ 5 (dimforge/nalgebra#1616).
 

@@ -1,5 +1,7 @@
 //! The differentiable ops, one family per file. Each op computes its forward result with a
-//! kernel and attaches its backward rule right below it with [`Tensor::record`](crate::Tensor::record).
+//! kernel (the loops live in the crate's private `kernels` module) and attaches its backward
+//! rule right below it with [`Tensor::record`](crate::Tensor::record). Unary math ops sit in
+//! [`unary`], each beside its f/f′ pair.
 
 pub mod conv;
 pub mod elementwise;

@@ -392,8 +392,9 @@ impl Tensor {
     /// `p = f64::INFINITY` the max norm maxᵢ |xᵢ|.
     ///
     /// **Tiny values keep their size.** Squaring in f32 underflows below |x| ≈ 1.1·10⁻¹⁹
-    /// (x² < 1.2·10⁻³⁸, the smallest normal f32) and flushes to 0 below ≈ 3.7·10⁻²³, so the
-    /// gradient norm of a vanishing layer (≈ 10⁻²⁷) would read exactly 0. Here the sum is
+    /// (x² < 1.2·10⁻³⁸, the smallest normal f32) and rounds to 0 below ≈ 2.6·10⁻²³ (x² under
+    /// 2⁻¹⁵⁰, half the smallest subnormal), so the gradient norm of a vanishing layer
+    /// (≈ 10⁻²⁷) would read exactly 0. Here the sum is
     /// accumulated in f64, whose range holds the square of every f32 (p = 1, 2), and for any
     /// other p every term is scaled first by m = maxᵢ |xᵢ|: ‖x‖_p = m·(Σ (|xᵢ|/m)ᵖ)^(1/p), so
     /// no power over- or underflows. Only the final result is rounded to f32 (relative
