@@ -4,8 +4,8 @@ use gradflow_tensor::math::fma;
 use serde::{Deserialize, Serialize};
 
 use crate::OptimError;
-use crate::engine::{Buffers, Engine, UpdateRule};
-use crate::error::check;
+use crate::engine::{Buffers, Engine, Scheduled, UpdateRule};
+use crate::error::non_negative;
 
 /// Hyperparameters of [`Adagrad`]; the defaults are PyTorch's.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -73,38 +73,23 @@ impl UpdateRule for AdagradConfig {
     }
 
     fn validate(&self) -> Result<(), OptimError> {
-        let op = "Adagrad";
-        check(self.lr >= 0.0, op, "lr", self.lr, "must be >= 0")?;
-        check(
-            self.lr_decay >= 0.0,
-            op,
-            "lr_decay",
-            self.lr_decay,
-            "must be >= 0",
-        )?;
-        check(
-            self.weight_decay >= 0.0,
-            op,
-            "weight_decay",
-            self.weight_decay,
-            "must be >= 0",
-        )?;
-        check(
-            self.initial_accumulator_value >= 0.0,
-            op,
-            "initial_accumulator_value",
-            self.initial_accumulator_value,
-            "must be >= 0",
-        )?;
-        check(self.eps >= 0.0, op, "eps", self.eps, "must be >= 0")
+        non_negative(
+            "Adagrad",
+            &[
+                ("lr", self.lr),
+                ("lr_decay", self.lr_decay),
+                ("weight_decay", self.weight_decay),
+                ("initial_accumulator_value", self.initial_accumulator_value),
+                ("eps", self.eps),
+            ],
+        )
     }
 
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
+    fn scheduled(&mut self) -> Scheduled<'_> {
+        Scheduled {
+            lr: &mut self.lr,
+            momentum: None,
+        }
     }
 
     fn init_state(&self, numel: usize) -> AdagradState {

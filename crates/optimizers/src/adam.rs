@@ -4,8 +4,8 @@ use gradflow_tensor::math::fma;
 use serde::{Deserialize, Serialize};
 
 use crate::OptimError;
-use crate::engine::{Buffers, Engine, UpdateRule, lerp};
-use crate::error::check;
+use crate::engine::{Buffers, Engine, Scheduled, UpdateRule, lerp};
+use crate::error::{below_one, non_negative};
 
 /// Hyperparameters of [`Adam`]; the defaults are PyTorch's.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -92,46 +92,22 @@ impl UpdateRule for AdamConfig {
 
     fn validate(&self) -> Result<(), OptimError> {
         let op = self.name();
-        check(self.lr >= 0.0, op, "lr", self.lr, "must be >= 0")?;
-        check(
-            (0.0..1.0).contains(&self.betas.0),
+        non_negative(
             op,
-            "beta1",
-            self.betas.0,
-            "must be in [0, 1)",
+            &[
+                ("lr", self.lr),
+                ("eps", self.eps),
+                ("weight_decay", self.weight_decay),
+            ],
         )?;
-        check(
-            (0.0..1.0).contains(&self.betas.1),
-            op,
-            "beta2",
-            self.betas.1,
-            "must be in [0, 1)",
-        )?;
-        check(self.eps >= 0.0, op, "eps", self.eps, "must be >= 0")?;
-        check(
-            self.weight_decay >= 0.0,
-            op,
-            "weight_decay",
-            self.weight_decay,
-            "must be >= 0",
-        )
+        below_one(op, &[("beta1", self.betas.0), ("beta2", self.betas.1)])
     }
 
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-
-    /// β₁, what PyTorch's OneCycleLR cycles for Adam.
-    fn momentum(&self) -> Option<f64> {
-        Some(self.betas.0)
-    }
-
-    fn set_momentum(&mut self, momentum: f64) {
-        self.betas.0 = momentum;
+    fn scheduled(&mut self) -> Scheduled<'_> {
+        Scheduled {
+            lr: &mut self.lr,
+            momentum: Some(&mut self.betas.0),
+        }
     }
 
     fn init_state(&self, numel: usize) -> AdamState {

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::OptimError;
-use crate::engine::{Buffers, Engine, UpdateRule};
-use crate::error::check;
+use crate::engine::{Buffers, Engine, Scheduled, UpdateRule};
+use crate::error::{below_one, non_negative};
 
 /// Hyperparameters of [`EmaMomentum`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -74,37 +74,15 @@ impl UpdateRule for EmaMomentumConfig {
 
     fn validate(&self) -> Result<(), OptimError> {
         let op = "EmaMomentum";
-        check(self.lr >= 0.0, op, "lr", self.lr, "must be >= 0")?;
-        check(
-            (0.0..1.0).contains(&self.beta),
-            op,
-            "beta",
-            self.beta,
-            "must be in [0, 1)",
-        )?;
-        check(
-            self.weight_decay >= 0.0,
-            op,
-            "weight_decay",
-            self.weight_decay,
-            "must be >= 0",
-        )
+        non_negative(op, &[("lr", self.lr), ("weight_decay", self.weight_decay)])?;
+        below_one(op, &[("beta", self.beta)])
     }
 
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-
-    fn momentum(&self) -> Option<f64> {
-        Some(self.beta)
-    }
-
-    fn set_momentum(&mut self, momentum: f64) {
-        self.beta = momentum;
+    fn scheduled(&mut self) -> Scheduled<'_> {
+        Scheduled {
+            lr: &mut self.lr,
+            momentum: Some(&mut self.beta),
+        }
     }
 
     fn init_state(&self, numel: usize) -> EmaState {

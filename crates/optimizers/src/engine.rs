@@ -14,8 +14,41 @@ use crate::{OptimError, Optimizer, OptimizerState, ParamState};
 ///
 /// [`Engine`] does everything else, once for every rule: it keeps the parameters and their
 /// step counts, skips parameters without a gradient, hands the kernel the contiguous weights
-/// and gradient of each parameter, and saves and restores the state.
-pub trait UpdateRule: Clone + Serialize + DeserializeOwned {
+/// and gradient of each parameter, and saves and restores the state. A new optimizer is one
+/// impl, e.g. signSGD (θ ← θ − η·sign(g), Bernstein et al. 2018):
+///
+/// ```
+/// use gradflow_optimizers::{Buffers, Engine, OptimError, Optimizer, Scheduled, UpdateRule};
+/// use gradflow_tensor::Tensor;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Clone, Copy, Serialize, Deserialize)]
+/// struct SignSgd { lr: f64 }
+///
+/// impl UpdateRule for SignSgd {
+///     type State = ();
+///     fn name(&self) -> &'static str { "SignSGD" }
+///     fn validate(&self) -> Result<(), OptimError> { Ok(()) }
+///     fn scheduled(&mut self) -> Scheduled<'_> {
+///         Scheduled { lr: &mut self.lr, momentum: None }
+///     }
+///     fn init_state(&self, _numel: usize) {}
+///     fn update(&self, _state: &mut (), _step: u64, w: &mut [f32], g: &[f32]) {
+///         for (w, g) in w.iter_mut().zip(g) {
+///             *w -= self.lr as f32 * g.signum();
+///         }
+///     }
+///     fn save(_state: &()) -> Vec<(&'static str, &[f32])> { Vec::new() }
+///     fn load(_buffers: &Buffers<'_>) -> Result<(), OptimError> { Ok(()) }
+/// }
+///
+/// let w = Tensor::from_vec(vec![1.0, 1.0], &[2]).requires_grad_();
+/// let mut opt = Engine::<SignSgd>::new(&[w.clone()], SignSgd { lr: 0.25 }).unwrap();
+/// w.set_grad(Some(Tensor::from_vec(vec![-1e-9, 30.0], &[2])));
+/// opt.step();
+/// assert_eq!(w.to_vec(), vec![1.25, 0.75]);
+/// ```
+pub trait UpdateRule: Copy + Serialize + DeserializeOwned {
     /// What the rule keeps for one parameter (moment buffers), created at its first update.
     type State: Clone;
 
@@ -28,28 +61,9 @@ pub trait UpdateRule: Clone + Serialize + DeserializeOwned {
     /// [`OptimError::InvalidHyperparameter`] naming the first bad one.
     fn validate(&self) -> Result<(), OptimError>;
 
-    /// The learning rate η.
-    fn lr(&self) -> f64;
-
-    /// Set η (a scheduler's write).
-    fn set_lr(&mut self, lr: f64);
-
-    /// The coefficient a scheduler may cycle (see [`Optimizer::momentum`]); `None` by default.
-    fn momentum(&self) -> Option<f64> {
-        None
-    }
-
-    /// Set the coefficient [`momentum`](UpdateRule::momentum) reads.
-    ///
-    /// # Panics
-    /// If the rule has none (the default).
-    fn set_momentum(&mut self, momentum: f64) {
-        panic!(
-            "set_momentum({momentum}): {} has no momentum to cycle; disable cycle_momentum in \
-             the scheduler",
-            self.name()
-        )
-    }
+    /// The hyperparameters a scheduler writes: η and, if the rule has one, the coefficient
+    /// [`Optimizer::momentum`] exposes (SGD's and RMSProp's μ, EMA's β, Adam's β₁).
+    fn scheduled(&mut self) -> Scheduled<'_>;
 
     /// The state of a parameter with `numel` elements before its first update.
     fn init_state(&self, numel: usize) -> Self::State;
@@ -66,6 +80,15 @@ pub trait UpdateRule: Clone + Serialize + DeserializeOwned {
     /// # Errors
     /// [`OptimError::BufferMismatch`] when a buffer is missing or has the wrong length.
     fn load(buffers: &Buffers<'_>) -> Result<Self::State, OptimError>;
+}
+
+/// Mutable views of the hyperparameters a scheduler changes (see
+/// [`UpdateRule::scheduled`]).
+pub struct Scheduled<'a> {
+    /// The learning rate η.
+    pub lr: &'a mut f64,
+    /// The momentum-like coefficient, `None` for rules without one (Adagrad).
+    pub momentum: Option<&'a mut f64>,
 }
 
 /// The saved buffers of one parameter, checked against its element count while loading.
@@ -177,11 +200,13 @@ impl<R: UpdateRule> Optimizer for Engine<R> {
     }
 
     fn lr(&self) -> f64 {
-        self.rule.lr()
+        // The rules are small `Copy` structs: read through a copy.
+        let mut rule = self.rule;
+        *rule.scheduled().lr
     }
 
     fn set_lr(&mut self, lr: f64) {
-        self.rule.set_lr(lr);
+        *self.rule.scheduled().lr = lr;
     }
 
     fn initial_lr(&self) -> Option<f64> {
@@ -193,11 +218,19 @@ impl<R: UpdateRule> Optimizer for Engine<R> {
     }
 
     fn momentum(&self) -> Option<f64> {
-        self.rule.momentum()
+        let mut rule = self.rule;
+        rule.scheduled().momentum.map(|m| *m)
     }
 
     fn set_momentum(&mut self, momentum: f64) {
-        self.rule.set_momentum(momentum);
+        let name = self.rule.name();
+        match self.rule.scheduled().momentum {
+            Some(m) => *m = momentum,
+            None => panic!(
+                "set_momentum({momentum}): {name} has no momentum to cycle; disable \
+                 cycle_momentum in the scheduler"
+            ),
+        }
     }
 
     fn state_dict(&self) -> OptimizerState {

@@ -59,7 +59,7 @@ pub use adagrad::{Adagrad, AdagradConfig};
 pub use adam::{Adam, AdamConfig};
 pub use adamw::{AdamW, AdamWConfig};
 pub use ema_momentum::{EmaMomentum, EmaMomentumConfig};
-pub use engine::{Buffers, Engine, UpdateRule};
+pub use engine::{Buffers, Engine, Scheduled, UpdateRule};
 pub use error::OptimError;
 pub use optimizer::{Optimizer, OptimizerState, ParamState};
 pub use rmsprop::{RmsProp, RmsPropConfig};

@@ -4,8 +4,8 @@ use gradflow_tensor::math::fma;
 use serde::{Deserialize, Serialize};
 
 use crate::OptimError;
-use crate::engine::{Buffers, Engine, UpdateRule, lerp};
-use crate::error::check;
+use crate::engine::{Buffers, Engine, Scheduled, UpdateRule, lerp};
+use crate::error::non_negative;
 
 /// Hyperparameters of [`RmsProp`]; the defaults are PyTorch's.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -80,40 +80,23 @@ impl UpdateRule for RmsPropConfig {
     }
 
     fn validate(&self) -> Result<(), OptimError> {
-        let op = "RMSprop";
-        check(self.lr >= 0.0, op, "lr", self.lr, "must be >= 0")?;
-        check(self.alpha >= 0.0, op, "alpha", self.alpha, "must be >= 0")?;
-        check(self.eps >= 0.0, op, "eps", self.eps, "must be >= 0")?;
-        check(
-            self.momentum >= 0.0,
-            op,
-            "momentum",
-            self.momentum,
-            "must be >= 0",
-        )?;
-        check(
-            self.weight_decay >= 0.0,
-            op,
-            "weight_decay",
-            self.weight_decay,
-            "must be >= 0",
+        non_negative(
+            "RMSprop",
+            &[
+                ("lr", self.lr),
+                ("alpha", self.alpha),
+                ("eps", self.eps),
+                ("momentum", self.momentum),
+                ("weight_decay", self.weight_decay),
+            ],
         )
     }
 
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-
-    fn momentum(&self) -> Option<f64> {
-        Some(self.momentum)
-    }
-
-    fn set_momentum(&mut self, momentum: f64) {
-        self.momentum = momentum;
+    fn scheduled(&mut self) -> Scheduled<'_> {
+        Scheduled {
+            lr: &mut self.lr,
+            momentum: Some(&mut self.momentum),
+        }
     }
 
     fn init_state(&self, numel: usize) -> RmsState {

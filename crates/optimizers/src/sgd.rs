@@ -4,8 +4,8 @@ use gradflow_tensor::math::{self, fma};
 use serde::{Deserialize, Serialize};
 
 use crate::OptimError;
-use crate::engine::{Buffers, Engine, UpdateRule};
-use crate::error::check;
+use crate::engine::{Buffers, Engine, Scheduled, UpdateRule};
+use crate::error::{check, non_negative};
 
 /// Hyperparameters of [`Sgd`]; the defaults are PyTorch's (`lr` 1e-3, everything else 0).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -83,20 +83,13 @@ impl UpdateRule for SgdConfig {
 
     fn validate(&self) -> Result<(), OptimError> {
         let op = "SGD";
-        check(self.lr >= 0.0, op, "lr", self.lr, "must be >= 0")?;
-        check(
-            self.momentum >= 0.0,
+        non_negative(
             op,
-            "momentum",
-            self.momentum,
-            "must be >= 0",
-        )?;
-        check(
-            self.weight_decay >= 0.0,
-            op,
-            "weight_decay",
-            self.weight_decay,
-            "must be >= 0",
+            &[
+                ("lr", self.lr),
+                ("momentum", self.momentum),
+                ("weight_decay", self.weight_decay),
+            ],
         )?;
         check(
             !self.nesterov || (self.momentum > 0.0 && self.dampening == 0.0),
@@ -107,20 +100,11 @@ impl UpdateRule for SgdConfig {
         )
     }
 
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-
-    fn momentum(&self) -> Option<f64> {
-        Some(self.momentum)
-    }
-
-    fn set_momentum(&mut self, momentum: f64) {
-        self.momentum = momentum;
+    fn scheduled(&mut self) -> Scheduled<'_> {
+        Scheduled {
+            lr: &mut self.lr,
+            momentum: Some(&mut self.momentum),
+        }
     }
 
     fn init_state(&self, _numel: usize) -> SgdState {

@@ -29,6 +29,12 @@ impl Elementwise for Sin {
     }
 }
 
+/// The optimizer running `rule` over `params`, boxed.
+fn boxed<R: UpdateRule + 'static>(params: &[Tensor], rule: R) -> Box<dyn Optimizer> {
+    Box::new(Engine::<R>::new(params, rule).unwrap())
+}
+
+/// The optimizer the fixture ran, from its `all_hyperparameters` (PyTorch's param group).
 fn build(fx: &Fixture, params: &[Tensor]) -> Box<dyn Optimizer> {
     let h = &fx.config["all_hyperparameters"];
     let f = |k: &str| {
@@ -39,79 +45,50 @@ fn build(fx: &Fixture, params: &[Tensor]) -> Box<dyn Optimizer> {
         h[k].as_bool()
             .unwrap_or_else(|| panic!("hyperparameter {k}"))
     };
-    let betas = || {
-        (
+    let adam = |decoupled_weight_decay| AdamConfig {
+        lr: f("lr"),
+        betas: (
             h["betas"][0].as_f64().unwrap(),
             h["betas"][1].as_f64().unwrap(),
-        )
+        ),
+        eps: f("eps"),
+        weight_decay: f("weight_decay"),
+        amsgrad: b("amsgrad"),
+        decoupled_weight_decay,
     };
     match fx.config["optimizer"].as_str().unwrap() {
-        "SGD" => Box::new(
-            Sgd::new(
-                params,
-                SgdConfig {
-                    lr: f("lr"),
-                    momentum: f("momentum"),
-                    dampening: f("dampening"),
-                    weight_decay: f("weight_decay"),
-                    nesterov: b("nesterov"),
-                },
-            )
-            .unwrap(),
+        "SGD" => boxed(
+            params,
+            SgdConfig {
+                lr: f("lr"),
+                momentum: f("momentum"),
+                dampening: f("dampening"),
+                weight_decay: f("weight_decay"),
+                nesterov: b("nesterov"),
+            },
         ),
-        "Adam" => Box::new(
-            Adam::new(
-                params,
-                AdamConfig {
-                    lr: f("lr"),
-                    betas: betas(),
-                    eps: f("eps"),
-                    weight_decay: f("weight_decay"),
-                    amsgrad: b("amsgrad"),
-                    decoupled_weight_decay: false,
-                },
-            )
-            .unwrap(),
+        "Adam" => boxed(params, adam(false)),
+        "AdamW" => boxed(params, adam(true)),
+        "RMSprop" => boxed(
+            params,
+            RmsPropConfig {
+                lr: f("lr"),
+                alpha: f("alpha"),
+                eps: f("eps"),
+                weight_decay: f("weight_decay"),
+                momentum: f("momentum"),
+                centered: b("centered"),
+            },
         ),
-        "AdamW" => Box::new(
-            AdamW::new(
-                params,
-                AdamWConfig {
-                    lr: f("lr"),
-                    betas: betas(),
-                    eps: f("eps"),
-                    weight_decay: f("weight_decay"),
-                    amsgrad: b("amsgrad"),
-                },
-            )
-            .unwrap(),
-        ),
-        "RMSprop" => Box::new(
-            RmsProp::new(
-                params,
-                RmsPropConfig {
-                    lr: f("lr"),
-                    alpha: f("alpha"),
-                    eps: f("eps"),
-                    weight_decay: f("weight_decay"),
-                    momentum: f("momentum"),
-                    centered: b("centered"),
-                },
-            )
-            .unwrap(),
-        ),
-        "Adagrad" => Box::new(
-            Adagrad::new(
-                params,
-                AdagradConfig {
-                    lr: f("lr"),
-                    lr_decay: f("lr_decay"),
-                    weight_decay: f("weight_decay"),
-                    initial_accumulator_value: f("initial_accumulator_value"),
-                    eps: f("eps"),
-                },
-            )
-            .unwrap(),
+        "Adagrad" => boxed(
+            params,
+            AdagradConfig {
+                lr: f("lr"),
+                lr_decay: f("lr_decay"),
+                weight_decay: f("weight_decay"),
+                initial_accumulator_value: f("initial_accumulator_value"),
+                eps: f("eps"),
+            },
         ),
         other => panic!("unknown optimizer {other}"),
     }

@@ -13,150 +13,57 @@ fn set_grad(p: &Tensor, g: Vec<f32>) {
     p.set_grad(Some(Tensor::from_vec(g, &[n])));
 }
 
+/// The optimizer running `rule` over `p`, boxed (one generic engine serves every rule).
+fn boxed<R: UpdateRule + 'static>(p: &[Tensor], rule: R) -> Box<dyn Optimizer> {
+    Box::new(Engine::<R>::new(p, rule).unwrap())
+}
+
 /// Every optimizer kind with settings suited to a quadratic with curvature in [0.5, 2].
 fn all_optimizers(p: &[Tensor]) -> Vec<(&'static str, Box<dyn Optimizer>)> {
+    let sgd = |lr, momentum, dampening, weight_decay, nesterov| SgdConfig {
+        lr,
+        momentum,
+        dampening,
+        weight_decay,
+        nesterov,
+    };
+    let adam = |lr, amsgrad, weight_decay| AdamConfig {
+        lr,
+        amsgrad,
+        weight_decay,
+        ..Default::default()
+    };
+    let rms = |lr, centered, momentum| RmsPropConfig {
+        lr,
+        centered,
+        momentum,
+        ..Default::default()
+    };
+    let adamw = AdamWConfig {
+        lr: 0.05,
+        ..Default::default()
+    };
+    let ema = EmaMomentumConfig {
+        lr: 0.3,
+        beta: 0.8,
+        weight_decay: 0.0,
+    };
+    let adagrad = AdagradConfig {
+        lr: 0.2,
+        lr_decay: 1e-3,
+        ..Default::default()
+    };
     vec![
-        (
-            "sgd",
-            Box::new(
-                Sgd::new(
-                    p,
-                    SgdConfig {
-                        lr: 0.1,
-                        ..Default::default()
-                    },
-                )
-                .unwrap(),
-            ),
-        ),
-        (
-            "sgd_nesterov_wd",
-            Box::new(
-                Sgd::new(
-                    p,
-                    SgdConfig {
-                        lr: 0.05,
-                        momentum: 0.9,
-                        nesterov: true,
-                        weight_decay: 1e-2,
-                        ..Default::default()
-                    },
-                )
-                .unwrap(),
-            ),
-        ),
-        (
-            "sgd_dampening",
-            Box::new(
-                Sgd::new(
-                    p,
-                    SgdConfig {
-                        lr: 0.05,
-                        momentum: 0.9,
-                        dampening: 0.3,
-                        ..Default::default()
-                    },
-                )
-                .unwrap(),
-            ),
-        ),
-        (
-            "ema_momentum",
-            Box::new(
-                EmaMomentum::new(
-                    p,
-                    EmaMomentumConfig {
-                        lr: 0.3,
-                        beta: 0.8,
-                        weight_decay: 0.0,
-                    },
-                )
-                .unwrap(),
-            ),
-        ),
-        (
-            "adam",
-            Box::new(
-                Adam::new(
-                    p,
-                    AdamConfig {
-                        lr: 0.05,
-                        ..Default::default()
-                    },
-                )
-                .unwrap(),
-            ),
-        ),
-        (
-            "adam_amsgrad_wd",
-            Box::new(
-                Adam::new(
-                    p,
-                    AdamConfig {
-                        lr: 0.05,
-                        amsgrad: true,
-                        weight_decay: 1e-2,
-                        ..Default::default()
-                    },
-                )
-                .unwrap(),
-            ),
-        ),
-        (
-            "adamw",
-            Box::new(
-                AdamW::new(
-                    p,
-                    AdamWConfig {
-                        lr: 0.05,
-                        ..Default::default()
-                    },
-                )
-                .unwrap(),
-            ),
-        ),
-        (
-            "rmsprop",
-            Box::new(
-                RmsProp::new(
-                    p,
-                    RmsPropConfig {
-                        lr: 0.01,
-                        ..Default::default()
-                    },
-                )
-                .unwrap(),
-            ),
-        ),
-        (
-            "rmsprop_centered_momentum",
-            Box::new(
-                RmsProp::new(
-                    p,
-                    RmsPropConfig {
-                        lr: 0.005,
-                        centered: true,
-                        momentum: 0.5,
-                        ..Default::default()
-                    },
-                )
-                .unwrap(),
-            ),
-        ),
-        (
-            "adagrad",
-            Box::new(
-                Adagrad::new(
-                    p,
-                    AdagradConfig {
-                        lr: 0.2,
-                        lr_decay: 1e-3,
-                        ..Default::default()
-                    },
-                )
-                .unwrap(),
-            ),
-        ),
+        ("sgd", boxed(p, sgd(0.1, 0.0, 0.0, 0.0, false))),
+        ("sgd_nesterov_wd", boxed(p, sgd(0.05, 0.9, 0.0, 1e-2, true))),
+        ("sgd_dampening", boxed(p, sgd(0.05, 0.9, 0.3, 0.0, false))),
+        ("ema_momentum", boxed(p, ema)),
+        ("adam", boxed(p, adam(0.05, false, 0.0))),
+        ("adam_amsgrad_wd", boxed(p, adam(0.05, true, 1e-2))),
+        ("adamw", boxed(p, AdamConfig::from(adamw))),
+        ("rmsprop", boxed(p, rms(0.01, false, 0.0))),
+        ("rmsprop_centered_momentum", boxed(p, rms(0.005, true, 0.5))),
+        ("adagrad", boxed(p, adagrad)),
     ]
 }
 
@@ -310,78 +217,54 @@ fn resumed_run_is_bit_exact() {
         (
             "sgd",
             |p| {
-                Box::new(
-                    Sgd::new(
-                        p,
-                        SgdConfig {
-                            lr: 0.05,
-                            momentum: 0.9,
-                            nesterov: true,
-                            ..Default::default()
-                        },
-                    )
-                    .unwrap(),
-                )
+                let cfg = SgdConfig {
+                    lr: 0.05,
+                    momentum: 0.9,
+                    nesterov: true,
+                    ..Default::default()
+                };
+                boxed(p, cfg)
             },
             true,
         ),
-        (
-            "ema",
-            |p| Box::new(EmaMomentum::new(p, EmaMomentumConfig::default()).unwrap()),
-            true,
-        ),
+        ("ema", |p| boxed(p, EmaMomentumConfig::default()), true),
         (
             "adam",
             |p| {
-                Box::new(
-                    Adam::new(
-                        p,
-                        AdamConfig {
-                            amsgrad: true,
-                            weight_decay: 1e-3,
-                            ..Default::default()
-                        },
-                    )
-                    .unwrap(),
-                )
+                let cfg = AdamConfig {
+                    amsgrad: true,
+                    weight_decay: 1e-3,
+                    ..Default::default()
+                };
+                boxed(p, cfg)
             },
             true,
         ),
         (
             "adamw",
-            |p| Box::new(AdamW::new(p, AdamWConfig::default()).unwrap()),
+            |p| boxed(p, AdamConfig::from(AdamWConfig::default())),
             true,
         ),
         (
             "rmsprop",
             |p| {
-                Box::new(
-                    RmsProp::new(
-                        p,
-                        RmsPropConfig {
-                            centered: true,
-                            momentum: 0.5,
-                            ..Default::default()
-                        },
-                    )
-                    .unwrap(),
-                )
+                let cfg = RmsPropConfig {
+                    centered: true,
+                    momentum: 0.5,
+                    ..Default::default()
+                };
+                boxed(p, cfg)
             },
             true,
         ),
         (
             "adagrad",
             |p| {
-                Box::new(
-                    Adagrad::new(
-                        p,
-                        AdagradConfig {
-                            lr_decay: 0.01,
-                            ..Default::default()
-                        },
-                    )
-                    .unwrap(),
-                )
+                let cfg = AdagradConfig {
+                    lr_decay: 0.01,
+                    ..Default::default()
+                };
+                boxed(p, cfg)
             },
             false,
         ),

@@ -153,15 +153,16 @@ impl OneCycleLr {
         let min_lr = initial_lr / c.final_div_factor;
         let t = c.total_steps as f64;
         let (lo_m, hi_m) = (c.base_momentum, c.max_momentum);
+        let up = Phase {
+            end_step: c.pct_start * t - 1.0,
+            start_lr: initial_lr,
+            end_lr: c.max_lr,
+            start_momentum: hi_m,
+            end_momentum: lo_m,
+        };
         let phases = if c.three_phase {
             vec![
-                Phase {
-                    end_step: c.pct_start * t - 1.0,
-                    start_lr: initial_lr,
-                    end_lr: c.max_lr,
-                    start_momentum: hi_m,
-                    end_momentum: lo_m,
-                },
+                up,
                 Phase {
                     end_step: 2.0 * c.pct_start * t - 2.0,
                     start_lr: c.max_lr,
@@ -179,13 +180,7 @@ impl OneCycleLr {
             ]
         } else {
             vec![
-                Phase {
-                    end_step: c.pct_start * t - 1.0,
-                    start_lr: initial_lr,
-                    end_lr: c.max_lr,
-                    start_momentum: hi_m,
-                    end_momentum: lo_m,
-                },
+                up,
                 Phase {
                     end_step: t - 1.0,
                     start_lr: c.max_lr,
