@@ -237,7 +237,7 @@ impl<R: UpdateRule> Optimizer for Engine<R> {
         OptimizerState {
             optimizer: self.rule.name().into(),
             // A config of plain numbers and booleans always serializes.
-            hyperparameters: serde_json::to_value(&self.rule).unwrap_or(serde_json::Value::Null),
+            hyperparameters: serde_json::to_value(self.rule).unwrap_or(serde_json::Value::Null),
             initial_lr: self.initial_lr,
             state: self
                 .state
