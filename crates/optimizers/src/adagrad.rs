@@ -1,11 +1,11 @@
 //! Adagrad.
 
-use gradflow_tensor::Tensor;
+use gradflow_tensor::math::fma;
 use serde::{Deserialize, Serialize};
 
-use crate::error::check;
-use crate::optimizer::{ParamState, decode_params, decode_state, encode_config, fma};
-use crate::{OptimError, Optimizer, OptimizerState};
+use crate::OptimError;
+use crate::engine::{Buffers, Engine, Scheduled, UpdateRule};
+use crate::error::non_negative;
 
 /// Hyperparameters of [`Adagrad`]; the defaults are PyTorch's.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -34,35 +34,6 @@ impl Default for AdagradConfig {
     }
 }
 
-impl AdagradConfig {
-    fn validate(&self) -> Result<(), OptimError> {
-        let op = "Adagrad";
-        check(self.lr >= 0.0, op, "lr", self.lr, "must be >= 0")?;
-        check(
-            self.lr_decay >= 0.0,
-            op,
-            "lr_decay",
-            self.lr_decay,
-            "must be >= 0",
-        )?;
-        check(
-            self.weight_decay >= 0.0,
-            op,
-            "weight_decay",
-            self.weight_decay,
-            "must be >= 0",
-        )?;
-        check(
-            self.initial_accumulator_value >= 0.0,
-            op,
-            "initial_accumulator_value",
-            self.initial_accumulator_value,
-            "must be >= 0",
-        )?;
-        check(self.eps >= 0.0, op, "eps", self.eps, "must be >= 0")
-    }
-}
-
 /// Adagrad (Duchi, Hazan & Singer 2011) exactly as PyTorch's `torch.optim.Adagrad` (dense
 /// gradients). For each parameter θ with gradient g, at step t:
 ///
@@ -86,108 +57,70 @@ impl AdagradConfig {
 /// opt.step(); // S = 16, step = 0.5·4/4
 /// assert!((w.item() + 0.5).abs() < 1e-6);
 /// ```
-pub struct Adagrad {
-    params: Vec<Tensor>,
-    config: AdagradConfig,
-    state: Vec<Option<AdagradState>>,
-}
+pub type Adagrad = Engine<AdagradConfig>;
 
+/// Adagrad's per-parameter state: the squared-gradient sum S.
 #[derive(Clone)]
-struct AdagradState {
-    step: u64,
+pub struct AdagradState {
     sum: Vec<f32>,
 }
 
-impl Adagrad {
-    /// Adagrad over `params`.
-    ///
-    /// # Errors
-    /// [`OptimError::InvalidHyperparameter`] for any negative hyperparameter.
-    pub fn new(params: &[Tensor], config: AdagradConfig) -> Result<Self, OptimError> {
-        config.validate()?;
-        Ok(Adagrad {
-            params: params.to_vec(),
-            config,
-            state: vec![None; params.len()],
+impl UpdateRule for AdagradConfig {
+    type State = AdagradState;
+
+    fn name(&self) -> &'static str {
+        "Adagrad"
+    }
+
+    fn validate(&self) -> Result<(), OptimError> {
+        non_negative(
+            "Adagrad",
+            &[
+                ("lr", self.lr),
+                ("lr_decay", self.lr_decay),
+                ("weight_decay", self.weight_decay),
+                ("initial_accumulator_value", self.initial_accumulator_value),
+                ("eps", self.eps),
+            ],
+        )
+    }
+
+    fn scheduled(&mut self) -> Scheduled<'_> {
+        Scheduled {
+            lr: &mut self.lr,
+            momentum: None,
+        }
+    }
+
+    fn init_state(&self, numel: usize) -> AdagradState {
+        AdagradState {
+            sum: vec![self.initial_accumulator_value as f32; numel],
+        }
+    }
+
+    fn update(&self, state: &mut AdagradState, step: u64, w: &mut [f32], g: &[f32]) {
+        let wd = self.weight_decay as f32;
+        let eps = self.eps as f32;
+        let clr = -(self.lr / (1.0 + (step - 1) as f64 * self.lr_decay)) as f32;
+        for ((w, &g), s) in w.iter_mut().zip(g).zip(&mut state.sum) {
+            let g = if self.weight_decay != 0.0 {
+                fma(wd, *w, g)
+            } else {
+                g
+            };
+            *s += g * g;
+            let std = s.sqrt() + eps;
+            *w += clr * g / std;
+        }
+    }
+
+    fn save(state: &AdagradState) -> Vec<(&'static str, &[f32])> {
+        vec![("sum", &state.sum)]
+    }
+
+    fn load(buffers: &Buffers<'_>) -> Result<AdagradState, OptimError> {
+        Ok(AdagradState {
+            sum: buffers.required("sum")?,
         })
-    }
-
-    /// The hyperparameters.
-    pub fn config(&self) -> &AdagradConfig {
-        &self.config
-    }
-}
-
-impl Optimizer for Adagrad {
-    fn step(&mut self) {
-        let c = self.config;
-        let wd = c.weight_decay as f32;
-        let eps = c.eps as f32;
-        let init = c.initial_accumulator_value as f32;
-        for (p, slot) in self.params.iter().zip(&mut self.state) {
-            let Some(g) = p.grad() else { continue };
-            let g = g.to_vec();
-            let n = g.len();
-            let st = slot.get_or_insert_with(|| AdagradState {
-                step: 0,
-                sum: vec![init; n],
-            });
-            st.step += 1;
-            let clr = -(c.lr / (1.0 + (st.step - 1) as f64 * c.lr_decay)) as f32;
-            let s = &mut st.sum;
-            p.update_data(|w| {
-                for i in 0..n {
-                    let gi = if c.weight_decay != 0.0 {
-                        fma(wd, w[i], g[i])
-                    } else {
-                        g[i]
-                    };
-                    s[i] += gi * gi;
-                    let std = s[i].sqrt() + eps;
-                    w[i] += clr * gi / std;
-                }
-            });
-        }
-    }
-
-    fn params(&self) -> &[Tensor] {
-        &self.params
-    }
-
-    fn lr(&self) -> f64 {
-        self.config.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.config.lr = lr;
-    }
-
-    fn state_dict(&self) -> OptimizerState {
-        OptimizerState {
-            optimizer: "Adagrad".into(),
-            hyperparameters: encode_config(&self.config),
-            state: self
-                .state
-                .iter()
-                .map(|s| {
-                    s.as_ref()
-                        .map(|s| ParamState::new(s.step).with("sum", &s.sum))
-                })
-                .collect(),
-        }
-    }
-
-    fn load_state_dict(&mut self, state: &OptimizerState) -> Result<(), OptimError> {
-        let c: AdagradConfig = decode_state(state, "Adagrad", self.params.len())?;
-        c.validate()?;
-        let st = decode_params(state, &self.params, |i, s, n| {
-            Ok(AdagradState {
-                step: s.step,
-                sum: s.buffer(i, "sum", n)?,
-            })
-        })?;
-        self.config = c;
-        self.state = st;
-        Ok(())
     }
 }

@@ -1,15 +1,11 @@
-//! AdamW: Adam with decoupled weight decay.
+//! AdamW: Adam with decoupled weight decay, as a flag of the Adam rule.
 
-use gradflow_tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::adam::{
-    AdamHyper, AdamState, adam_load_params, adam_state_dict, adam_step, validate_adam,
-};
-use crate::optimizer::{decode_state, encode_config};
-use crate::{OptimError, Optimizer, OptimizerState};
+use crate::AdamConfig;
 
-/// Hyperparameters of [`AdamW`]; the defaults are PyTorch's (note `weight_decay` 1e-2).
+/// Hyperparameters of [`AdamW`] with PyTorch's `AdamW` defaults (note `weight_decay` 1e-2);
+/// it converts into an [`AdamConfig`] with `decoupled_weight_decay` set.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AdamWConfig {
     /// Learning rate η (default 1e-3).
@@ -36,6 +32,19 @@ impl Default for AdamWConfig {
     }
 }
 
+impl From<AdamWConfig> for AdamConfig {
+    fn from(c: AdamWConfig) -> AdamConfig {
+        AdamConfig {
+            lr: c.lr,
+            betas: c.betas,
+            eps: c.eps,
+            weight_decay: c.weight_decay,
+            amsgrad: c.amsgrad,
+            decoupled_weight_decay: true,
+        }
+    }
+}
+
 /// AdamW (Loshchilov & Hutter 2019) exactly as PyTorch's `torch.optim.AdamW`: Adam whose
 /// weight decay is applied to the weights directly instead of through the gradient,
 ///
@@ -49,6 +58,10 @@ impl Default for AdamWConfig {
 /// gradients are barely regularised; AdamW decays every weight at the same rate ηλ. Prefer it
 /// whenever you want weight decay with an adaptive optimizer.
 ///
+/// `AdamW` is the [`Adam`](crate::Adam) optimizer: `AdamW::new` takes an [`AdamWConfig`] (or
+/// an [`AdamConfig`] with `decoupled_weight_decay: true`), and its state is saved as
+/// `"AdamW"`.
+///
 /// ```
 /// use gradflow_optimizers::{AdamW, AdamWConfig, Optimizer};
 /// use gradflow_tensor::Tensor;
@@ -59,87 +72,4 @@ impl Default for AdamWConfig {
 /// opt.step(); // zero gradient: only the decay acts, 2·(1 − 0.05)
 /// assert!((w.item() - 1.9).abs() < 1e-6);
 /// ```
-pub struct AdamW {
-    params: Vec<Tensor>,
-    config: AdamWConfig,
-    state: Vec<Option<AdamState>>,
-}
-
-impl AdamW {
-    /// AdamW over `params`.
-    ///
-    /// # Errors
-    /// [`OptimError::InvalidHyperparameter`] for a negative lr, ε or weight decay, or a β
-    /// outside [0, 1).
-    pub fn new(params: &[Tensor], config: AdamWConfig) -> Result<Self, OptimError> {
-        validate_adam(
-            "AdamW",
-            config.lr,
-            config.betas,
-            config.eps,
-            config.weight_decay,
-        )?;
-        Ok(AdamW {
-            params: params.to_vec(),
-            config,
-            state: vec![None; params.len()],
-        })
-    }
-
-    /// The hyperparameters.
-    pub fn config(&self) -> &AdamWConfig {
-        &self.config
-    }
-}
-
-impl Optimizer for AdamW {
-    fn step(&mut self) {
-        let c = self.config;
-        let h = AdamHyper {
-            lr: c.lr,
-            betas: c.betas,
-            eps: c.eps,
-            weight_decay: c.weight_decay,
-            amsgrad: c.amsgrad,
-            decoupled: true,
-        };
-        adam_step(&self.params, &mut self.state, &h);
-    }
-
-    fn params(&self) -> &[Tensor] {
-        &self.params
-    }
-
-    fn lr(&self) -> f64 {
-        self.config.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.config.lr = lr;
-    }
-
-    /// β₁, what PyTorch's OneCycleLR cycles for AdamW.
-    fn momentum(&self) -> Option<f64> {
-        Some(self.config.betas.0)
-    }
-
-    fn set_momentum(&mut self, momentum: f64) {
-        self.config.betas.0 = momentum;
-    }
-
-    fn state_dict(&self) -> OptimizerState {
-        OptimizerState {
-            optimizer: "AdamW".into(),
-            hyperparameters: encode_config(&self.config),
-            state: adam_state_dict(&self.state),
-        }
-    }
-
-    fn load_state_dict(&mut self, state: &OptimizerState) -> Result<(), OptimError> {
-        let c: AdamWConfig = decode_state(state, "AdamW", self.params.len())?;
-        validate_adam("AdamW", c.lr, c.betas, c.eps, c.weight_decay)?;
-        self.state = adam_load_params(state, &self.params)?;
-        self.config = c;
-        Ok(())
-    }
-}
+pub type AdamW = crate::Adam;

@@ -1,11 +1,10 @@
 //! Momentum as an exponential moving average of gradients (the seed's form).
 
-use gradflow_tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::error::check;
-use crate::optimizer::{ParamState, decode_params, decode_state, encode_config};
-use crate::{OptimError, Optimizer, OptimizerState};
+use crate::OptimError;
+use crate::engine::{Buffers, Engine, Scheduled, UpdateRule};
+use crate::error::{below_one, non_negative};
 
 /// Hyperparameters of [`EmaMomentum`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -25,27 +24,6 @@ impl Default for EmaMomentumConfig {
             beta: 0.9,
             weight_decay: 0.0,
         }
-    }
-}
-
-impl EmaMomentumConfig {
-    fn validate(&self) -> Result<(), OptimError> {
-        let op = "EmaMomentum";
-        check(self.lr >= 0.0, op, "lr", self.lr, "must be >= 0")?;
-        check(
-            (0.0..1.0).contains(&self.beta),
-            op,
-            "beta",
-            self.beta,
-            "must be in [0, 1)",
-        )?;
-        check(
-            self.weight_decay >= 0.0,
-            op,
-            "weight_decay",
-            self.weight_decay,
-            "must be >= 0",
-        )
     }
 }
 
@@ -79,109 +57,59 @@ impl EmaMomentumConfig {
 /// opt.step(); // v = 0.1
 /// assert!((w.item() + 0.1).abs() < 1e-7);
 /// ```
-pub struct EmaMomentum {
-    params: Vec<Tensor>,
-    config: EmaMomentumConfig,
-    state: Vec<Option<EmaState>>,
-}
+pub type EmaMomentum = Engine<EmaMomentumConfig>;
 
+/// EMA momentum's per-parameter state: the velocity v (v₀ = 0).
 #[derive(Clone)]
-struct EmaState {
-    step: u64,
+pub struct EmaState {
     velocity: Vec<f32>,
 }
 
-impl EmaMomentum {
-    /// EMA momentum over `params`.
-    ///
-    /// # Errors
-    /// [`OptimError::InvalidHyperparameter`] for a negative lr or weight decay, or β ∉ [0, 1).
-    pub fn new(params: &[Tensor], config: EmaMomentumConfig) -> Result<Self, OptimError> {
-        config.validate()?;
-        Ok(EmaMomentum {
-            params: params.to_vec(),
-            config,
-            state: vec![None; params.len()],
+impl UpdateRule for EmaMomentumConfig {
+    type State = EmaState;
+
+    fn name(&self) -> &'static str {
+        "EmaMomentum"
+    }
+
+    fn validate(&self) -> Result<(), OptimError> {
+        let op = "EmaMomentum";
+        non_negative(op, &[("lr", self.lr), ("weight_decay", self.weight_decay)])?;
+        below_one(op, &[("beta", self.beta)])
+    }
+
+    fn scheduled(&mut self) -> Scheduled<'_> {
+        Scheduled {
+            lr: &mut self.lr,
+            momentum: Some(&mut self.beta),
+        }
+    }
+
+    fn init_state(&self, numel: usize) -> EmaState {
+        EmaState {
+            velocity: vec![0.0; numel],
+        }
+    }
+
+    fn update(&self, state: &mut EmaState, _step: u64, w: &mut [f32], g: &[f32]) {
+        let lr = -self.lr as f32;
+        let beta = self.beta as f32;
+        let one_minus_beta = (1.0 - self.beta) as f32;
+        let wd = self.weight_decay as f32;
+        for ((w, &g), v) in w.iter_mut().zip(g).zip(&mut state.velocity) {
+            let d = if wd != 0.0 { g + wd * *w } else { g };
+            *v = beta * *v + one_minus_beta * d;
+            *w += lr * *v;
+        }
+    }
+
+    fn save(state: &EmaState) -> Vec<(&'static str, &[f32])> {
+        vec![("velocity", &state.velocity)]
+    }
+
+    fn load(buffers: &Buffers<'_>) -> Result<EmaState, OptimError> {
+        Ok(EmaState {
+            velocity: buffers.required("velocity")?,
         })
-    }
-
-    /// The hyperparameters.
-    pub fn config(&self) -> &EmaMomentumConfig {
-        &self.config
-    }
-}
-
-impl Optimizer for EmaMomentum {
-    fn step(&mut self) {
-        let lr = -self.config.lr as f32;
-        let beta = self.config.beta as f32;
-        let one_minus_beta = (1.0 - self.config.beta) as f32;
-        let wd = self.config.weight_decay as f32;
-        for (p, slot) in self.params.iter().zip(&mut self.state) {
-            let Some(g) = p.grad() else { continue };
-            let g = g.to_vec();
-            let st = slot.get_or_insert_with(|| EmaState {
-                step: 0,
-                velocity: vec![0.0; g.len()],
-            });
-            st.step += 1;
-            let v = &mut st.velocity;
-            p.update_data(|w| {
-                for i in 0..w.len() {
-                    let d = if wd != 0.0 { g[i] + wd * w[i] } else { g[i] };
-                    v[i] = beta * v[i] + one_minus_beta * d;
-                    w[i] += lr * v[i];
-                }
-            });
-        }
-    }
-
-    fn params(&self) -> &[Tensor] {
-        &self.params
-    }
-
-    fn lr(&self) -> f64 {
-        self.config.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.config.lr = lr;
-    }
-
-    fn momentum(&self) -> Option<f64> {
-        Some(self.config.beta)
-    }
-
-    fn set_momentum(&mut self, momentum: f64) {
-        self.config.beta = momentum;
-    }
-
-    fn state_dict(&self) -> OptimizerState {
-        OptimizerState {
-            optimizer: "EmaMomentum".into(),
-            hyperparameters: encode_config(&self.config),
-            state: self
-                .state
-                .iter()
-                .map(|s| {
-                    s.as_ref()
-                        .map(|s| ParamState::new(s.step).with("velocity", &s.velocity))
-                })
-                .collect(),
-        }
-    }
-
-    fn load_state_dict(&mut self, state: &OptimizerState) -> Result<(), OptimError> {
-        let config: EmaMomentumConfig = decode_state(state, "EmaMomentum", self.params.len())?;
-        config.validate()?;
-        let st = decode_params(state, &self.params, |i, s, n| {
-            Ok(EmaState {
-                step: s.step,
-                velocity: s.buffer(i, "velocity", n)?,
-            })
-        })?;
-        self.config = config;
-        self.state = st;
-        Ok(())
     }
 }

@@ -77,3 +77,32 @@ pub(crate) fn check(
         })
     }
 }
+
+/// `Err(InvalidHyperparameter)` for the first `(name, value)` that is negative (or NaN).
+pub(crate) fn non_negative(
+    op: &'static str,
+    values: &[(&'static str, f64)],
+) -> Result<(), OptimError> {
+    for &(name, value) in values {
+        check(value >= 0.0, op, name, value, "must be >= 0")?;
+    }
+    Ok(())
+}
+
+/// `Err(InvalidHyperparameter)` for the first `(name, value)` outside [0, 1) (averaging
+/// coefficients: β, α).
+pub(crate) fn below_one(
+    op: &'static str,
+    values: &[(&'static str, f64)],
+) -> Result<(), OptimError> {
+    for &(name, value) in values {
+        check(
+            (0.0..1.0).contains(&value),
+            op,
+            name,
+            value,
+            "must be in [0, 1)",
+        )?;
+    }
+    Ok(())
+}

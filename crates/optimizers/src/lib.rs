@@ -21,6 +21,10 @@
 //! Schedulers ([`LrScheduler`]): [`StepLr`], [`MultiStepLr`], [`ExponentialLr`],
 //! [`CosineAnnealingLr`], [`LinearLr`], [`OneCycleLr`], [`SequentialLr`].
 //!
+//! Every optimizer is one [`Engine`] (parameters, lr, state, save/load, the update loop) over
+//! one [`UpdateRule`] (the hyperparameters and the per-element math): `Sgd` is
+//! `Engine<SgdConfig>`, `Adam` and `AdamW` are `Engine<AdamConfig>`, and so on.
+//!
 //! Every optimizer and scheduler saves its state ([`Optimizer::state_dict`],
 //! [`LrScheduler::state_dict`]) as serde structs; JSON round trips are bit-exact, so a run
 //! resumed from a checkpoint continues exactly as if it had never stopped.
@@ -44,6 +48,7 @@ mod adagrad;
 mod adam;
 mod adamw;
 mod ema_momentum;
+mod engine;
 mod error;
 mod optimizer;
 mod rmsprop;
@@ -54,6 +59,7 @@ pub use adagrad::{Adagrad, AdagradConfig};
 pub use adam::{Adam, AdamConfig};
 pub use adamw::{AdamW, AdamWConfig};
 pub use ema_momentum::{EmaMomentum, EmaMomentumConfig};
+pub use engine::{Buffers, Engine, Scheduled, UpdateRule};
 pub use error::OptimError;
 pub use optimizer::{Optimizer, OptimizerState, ParamState};
 pub use rmsprop::{RmsProp, RmsPropConfig};

@@ -1,11 +1,11 @@
 //! RMSProp (with centering and momentum).
 
-use gradflow_tensor::Tensor;
+use gradflow_tensor::math::fma;
 use serde::{Deserialize, Serialize};
 
-use crate::error::check;
-use crate::optimizer::{ParamState, decode_params, decode_state, encode_config, fma, lerp};
-use crate::{OptimError, Optimizer, OptimizerState};
+use crate::OptimError;
+use crate::engine::{Buffers, Engine, Scheduled, UpdateRule, lerp};
+use crate::error::non_negative;
 
 /// Hyperparameters of [`RmsProp`]; the defaults are PyTorch's.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -37,29 +37,6 @@ impl Default for RmsPropConfig {
     }
 }
 
-impl RmsPropConfig {
-    fn validate(&self) -> Result<(), OptimError> {
-        let op = "RMSprop";
-        check(self.lr >= 0.0, op, "lr", self.lr, "must be >= 0")?;
-        check(self.alpha >= 0.0, op, "alpha", self.alpha, "must be >= 0")?;
-        check(self.eps >= 0.0, op, "eps", self.eps, "must be >= 0")?;
-        check(
-            self.momentum >= 0.0,
-            op,
-            "momentum",
-            self.momentum,
-            "must be >= 0",
-        )?;
-        check(
-            self.weight_decay >= 0.0,
-            op,
-            "weight_decay",
-            self.weight_decay,
-            "must be >= 0",
-        )
-    }
-}
-
 /// RMSProp (Hinton's lecture 6e) exactly as PyTorch's `torch.optim.RMSprop`. For each
 /// parameter θ with gradient g:
 ///
@@ -85,150 +62,106 @@ impl RmsPropConfig {
 /// opt.step(); // s = 0.01·9, step = 0.01·3/0.3 = 0.1
 /// assert!((w.item() + 0.1).abs() < 1e-6);
 /// ```
-pub struct RmsProp {
-    params: Vec<Tensor>,
-    config: RmsPropConfig,
-    state: Vec<Option<RmsState>>,
-}
+pub type RmsProp = Engine<RmsPropConfig>;
 
+/// RMSProp's per-parameter state: s, and a (centered) and b (momentum) when used.
 #[derive(Clone)]
-struct RmsState {
-    step: u64,
+pub struct RmsState {
     square_avg: Vec<f32>,
     grad_avg: Option<Vec<f32>>,
     momentum_buffer: Option<Vec<f32>>,
 }
 
-impl RmsProp {
-    /// RMSProp over `params`.
-    ///
-    /// # Errors
-    /// [`OptimError::InvalidHyperparameter`] for a negative lr, α, ε, momentum or weight decay.
-    pub fn new(params: &[Tensor], config: RmsPropConfig) -> Result<Self, OptimError> {
-        config.validate()?;
-        Ok(RmsProp {
-            params: params.to_vec(),
-            config,
-            state: vec![None; params.len()],
-        })
+impl UpdateRule for RmsPropConfig {
+    type State = RmsState;
+
+    fn name(&self) -> &'static str {
+        "RMSprop"
     }
 
-    /// The hyperparameters.
-    pub fn config(&self) -> &RmsPropConfig {
-        &self.config
+    fn validate(&self) -> Result<(), OptimError> {
+        non_negative(
+            "RMSprop",
+            &[
+                ("lr", self.lr),
+                ("alpha", self.alpha),
+                ("eps", self.eps),
+                ("momentum", self.momentum),
+                ("weight_decay", self.weight_decay),
+            ],
+        )
     }
-}
 
-impl Optimizer for RmsProp {
-    fn step(&mut self) {
-        let c = self.config;
-        let lr = -c.lr as f32;
-        let alpha = c.alpha as f32;
-        let one_minus_alpha = (1.0 - c.alpha) as f32;
-        let eps = c.eps as f32;
-        let wd = c.weight_decay as f32;
-        let mu = c.momentum as f32;
-        for (p, slot) in self.params.iter().zip(&mut self.state) {
-            let Some(g) = p.grad() else { continue };
-            let g = g.to_vec();
-            let n = g.len();
-            let st = slot.get_or_insert_with(|| RmsState {
-                step: 0,
-                square_avg: vec![0.0; n],
-                grad_avg: None,
-                momentum_buffer: None,
-            });
-            st.step += 1;
-            let s = &mut st.square_avg;
-            let mut a = if c.centered {
-                Some(st.grad_avg.get_or_insert_with(|| vec![0.0; n]))
+    fn scheduled(&mut self) -> Scheduled<'_> {
+        Scheduled {
+            lr: &mut self.lr,
+            momentum: Some(&mut self.momentum),
+        }
+    }
+
+    fn init_state(&self, numel: usize) -> RmsState {
+        RmsState {
+            square_avg: vec![0.0; numel],
+            grad_avg: None,
+            momentum_buffer: None,
+        }
+    }
+
+    fn update(&self, state: &mut RmsState, _step: u64, w: &mut [f32], g: &[f32]) {
+        let n = g.len();
+        let lr = -self.lr as f32;
+        let alpha = self.alpha as f32;
+        let one_minus_alpha = (1.0 - self.alpha) as f32;
+        let eps = self.eps as f32;
+        let wd = self.weight_decay as f32;
+        let mu = self.momentum as f32;
+        let s = &mut state.square_avg;
+        let mut a = self
+            .centered
+            .then(|| state.grad_avg.get_or_insert_with(|| vec![0.0; n]));
+        let mut b = (self.momentum > 0.0)
+            .then(|| state.momentum_buffer.get_or_insert_with(|| vec![0.0; n]));
+        for i in 0..n {
+            let gi = if self.weight_decay != 0.0 {
+                fma(wd, w[i], g[i])
             } else {
-                None
+                g[i]
             };
-            let mut b = if c.momentum > 0.0 {
-                Some(st.momentum_buffer.get_or_insert_with(|| vec![0.0; n]))
-            } else {
-                None
-            };
-            p.update_data(|w| {
-                for i in 0..n {
-                    let gi = if c.weight_decay != 0.0 {
-                        fma(wd, w[i], g[i])
-                    } else {
-                        g[i]
-                    };
-                    s[i] = s[i] * alpha + one_minus_alpha * gi * gi;
-                    let avg = match a.as_deref_mut() {
-                        Some(a) => {
-                            a[i] = lerp(a[i], gi, one_minus_alpha);
-                            (s[i] + -a[i] * a[i]).sqrt()
-                        }
-                        None => s[i].sqrt(),
-                    } + eps;
-                    match b.as_deref_mut() {
-                        Some(b) => {
-                            b[i] = b[i] * mu + gi / avg;
-                            w[i] = fma(lr, b[i], w[i]);
-                        }
-                        None => w[i] += lr * gi / avg,
-                    }
+            s[i] = s[i] * alpha + one_minus_alpha * gi * gi;
+            let avg = match a.as_deref_mut() {
+                Some(a) => {
+                    a[i] = lerp(a[i], gi, one_minus_alpha);
+                    (s[i] + -a[i] * a[i]).sqrt()
                 }
-            });
+                None => s[i].sqrt(),
+            } + eps;
+            match b.as_deref_mut() {
+                Some(b) => {
+                    b[i] = b[i] * mu + gi / avg;
+                    w[i] = fma(lr, b[i], w[i]);
+                }
+                None => w[i] += lr * gi / avg,
+            }
         }
     }
 
-    fn params(&self) -> &[Tensor] {
-        &self.params
+    fn save(state: &RmsState) -> Vec<(&'static str, &[f32])> {
+        let mut out = vec![("square_avg", state.square_avg.as_slice())];
+        out.extend(state.grad_avg.as_deref().map(|a| ("grad_avg", a)));
+        out.extend(
+            state
+                .momentum_buffer
+                .as_deref()
+                .map(|b| ("momentum_buffer", b)),
+        );
+        out
     }
 
-    fn lr(&self) -> f64 {
-        self.config.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.config.lr = lr;
-    }
-
-    fn momentum(&self) -> Option<f64> {
-        Some(self.config.momentum)
-    }
-
-    fn set_momentum(&mut self, momentum: f64) {
-        self.config.momentum = momentum;
-    }
-
-    fn state_dict(&self) -> OptimizerState {
-        OptimizerState {
-            optimizer: "RMSprop".into(),
-            hyperparameters: encode_config(&self.config),
-            state: self
-                .state
-                .iter()
-                .map(|s| {
-                    s.as_ref().map(|s| {
-                        ParamState::new(s.step)
-                            .with("square_avg", &s.square_avg)
-                            .with_opt("grad_avg", s.grad_avg.as_ref())
-                            .with_opt("momentum_buffer", s.momentum_buffer.as_ref())
-                    })
-                })
-                .collect(),
-        }
-    }
-
-    fn load_state_dict(&mut self, state: &OptimizerState) -> Result<(), OptimError> {
-        let c: RmsPropConfig = decode_state(state, "RMSprop", self.params.len())?;
-        c.validate()?;
-        let st = decode_params(state, &self.params, |i, s, n| {
-            Ok(RmsState {
-                step: s.step,
-                square_avg: s.buffer(i, "square_avg", n)?,
-                grad_avg: s.optional_buffer(i, "grad_avg", n)?,
-                momentum_buffer: s.optional_buffer(i, "momentum_buffer", n)?,
-            })
-        })?;
-        self.config = c;
-        self.state = st;
-        Ok(())
+    fn load(buffers: &Buffers<'_>) -> Result<RmsState, OptimError> {
+        Ok(RmsState {
+            square_avg: buffers.required("square_avg")?,
+            grad_avg: buffers.optional("grad_avg")?,
+            momentum_buffer: buffers.optional("momentum_buffer")?,
+        })
     }
 }

@@ -1,11 +1,11 @@
 //! Stochastic gradient descent with momentum, dampening, Nesterov and weight decay.
 
-use gradflow_tensor::Tensor;
+use gradflow_tensor::math::{self, fma};
 use serde::{Deserialize, Serialize};
 
-use crate::error::check;
-use crate::optimizer::{ParamState, decode_params, decode_state, encode_config, fma};
-use crate::{OptimError, Optimizer, OptimizerState};
+use crate::OptimError;
+use crate::engine::{Buffers, Engine, Scheduled, UpdateRule};
+use crate::error::{check, non_negative};
 
 /// Hyperparameters of [`Sgd`]; the defaults are PyTorch's (`lr` 1e-3, everything else 0).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -31,34 +31,6 @@ impl Default for SgdConfig {
             weight_decay: 0.0,
             nesterov: false,
         }
-    }
-}
-
-impl SgdConfig {
-    fn validate(&self) -> Result<(), OptimError> {
-        let op = "SGD";
-        check(self.lr >= 0.0, op, "lr", self.lr, "must be >= 0")?;
-        check(
-            self.momentum >= 0.0,
-            op,
-            "momentum",
-            self.momentum,
-            "must be >= 0",
-        )?;
-        check(
-            self.weight_decay >= 0.0,
-            op,
-            "weight_decay",
-            self.weight_decay,
-            "must be >= 0",
-        )?;
-        check(
-            !self.nesterov || (self.momentum > 0.0 && self.dampening == 0.0),
-            op,
-            "nesterov",
-            1.0,
-            "Nesterov momentum requires a momentum and zero dampening",
-        )
     }
 }
 
@@ -94,157 +66,108 @@ impl SgdConfig {
 /// // b₁ = 1, b₂ = 0.9·1 + 1 = 1.9: θ = −0.1·(1 + 1.9)
 /// assert!((w.item() + 0.29).abs() < 1e-6);
 /// ```
-pub struct Sgd {
-    params: Vec<Tensor>,
-    config: SgdConfig,
-    state: Vec<Option<SgdState>>,
-}
+pub type Sgd = Engine<SgdConfig>;
 
+/// SGD's per-parameter state: the momentum buffer b, created at the first step with μ ≠ 0.
 #[derive(Clone)]
-struct SgdState {
-    step: u64,
+pub struct SgdState {
     momentum_buffer: Option<Vec<f32>>,
 }
 
-impl Sgd {
-    /// SGD over `params` (cloned handles: the optimizer updates the same storage).
-    ///
-    /// # Errors
-    /// [`OptimError::InvalidHyperparameter`] for a negative lr, momentum or weight decay, or
-    /// Nesterov without momentum / with dampening.
-    pub fn new(params: &[Tensor], config: SgdConfig) -> Result<Self, OptimError> {
-        config.validate()?;
-        Ok(Sgd {
-            params: params.to_vec(),
-            config,
-            state: vec![None; params.len()],
-        })
+impl UpdateRule for SgdConfig {
+    type State = SgdState;
+
+    fn name(&self) -> &'static str {
+        "SGD"
     }
 
-    /// The hyperparameters.
-    pub fn config(&self) -> &SgdConfig {
-        &self.config
+    fn validate(&self) -> Result<(), OptimError> {
+        let op = "SGD";
+        non_negative(
+            op,
+            &[
+                ("lr", self.lr),
+                ("momentum", self.momentum),
+                ("weight_decay", self.weight_decay),
+            ],
+        )?;
+        check(
+            !self.nesterov || (self.momentum > 0.0 && self.dampening == 0.0),
+            op,
+            "nesterov",
+            1.0,
+            "Nesterov momentum requires a momentum and zero dampening",
+        )
     }
-}
 
-impl Optimizer for Sgd {
-    fn step(&mut self) {
-        let SgdConfig {
-            lr,
-            momentum,
-            dampening,
-            weight_decay,
-            nesterov,
-        } = self.config;
-        let (lr, mu, damp, wd) = (
-            -lr as f32,
-            momentum as f32,
-            (1.0 - dampening) as f32,
-            weight_decay as f32,
+    fn scheduled(&mut self) -> Scheduled<'_> {
+        Scheduled {
+            lr: &mut self.lr,
+            momentum: Some(&mut self.momentum),
+        }
+    }
+
+    fn init_state(&self, _numel: usize) -> SgdState {
+        SgdState {
+            momentum_buffer: None,
+        }
+    }
+
+    fn update(&self, state: &mut SgdState, _step: u64, w: &mut [f32], g: &[f32]) {
+        let lr = -self.lr as f32;
+        if self.momentum == 0.0 && self.weight_decay == 0.0 {
+            // Plain SGD, w ← w − η·g: one fused multiply–add per element, on the CPU's FMA
+            // unit when it has one.
+            math::axpy(w, lr, g);
+            return;
+        }
+        let (mu, damp, wd) = (
+            self.momentum as f32,
+            (1.0 - self.dampening) as f32,
+            self.weight_decay as f32,
         );
-        for (p, slot) in self.params.iter().zip(&mut self.state) {
-            let Some(g) = p.grad() else { continue };
-            if momentum == 0.0 && weight_decay == 0.0 {
-                // Plain SGD, w ← w − lr·g: one fused multiply–add per element on the CPU's FMA
-                // unit when it has one, reading the gradient in place (no copy).
-                slot.get_or_insert_with(|| SgdState {
-                    step: 0,
-                    momentum_buffer: None,
-                })
-                .step += 1;
-                g.with_data(|gd| p.update_data(|w| gradflow_tensor::math::axpy(w, lr, gd)));
-                continue;
+        if self.momentum == 0.0 {
+            for (w, &g) in w.iter_mut().zip(g) {
+                let d = fma(wd, *w, g);
+                *w = fma(lr, d, *w);
             }
-            let g = g.to_vec();
-            let st = slot.get_or_insert_with(|| SgdState {
-                step: 0,
-                momentum_buffer: None,
-            });
-            st.step += 1;
-            let first = st.momentum_buffer.is_none();
-            let buf = if momentum != 0.0 {
-                Some(st.momentum_buffer.get_or_insert_with(|| vec![0.0; g.len()]))
+            return;
+        }
+        let first = state.momentum_buffer.is_none();
+        let b = state
+            .momentum_buffer
+            .get_or_insert_with(|| vec![0.0; g.len()]);
+        for ((w, &g), b) in w.iter_mut().zip(g).zip(b) {
+            let d = if self.weight_decay != 0.0 {
+                fma(wd, *w, g)
             } else {
-                None
+                g
             };
-            p.update_data(|w| match buf {
-                None => {
-                    for i in 0..w.len() {
-                        let d = fma(wd, w[i], g[i]);
-                        w[i] = fma(lr, d, w[i]);
-                    }
-                }
-                Some(b) => {
-                    for i in 0..w.len() {
-                        let d = if weight_decay != 0.0 {
-                            fma(wd, w[i], g[i])
-                        } else {
-                            g[i]
-                        };
-                        b[i] = if first { d } else { fma(damp, d, b[i] * mu) };
-                        let d = if nesterov { fma(mu, b[i], d) } else { b[i] };
-                        w[i] = fma(lr, d, w[i]);
-                    }
-                }
-            });
+            *b = if first { d } else { fma(damp, d, *b * mu) };
+            let d = if self.nesterov { fma(mu, *b, d) } else { *b };
+            *w = fma(lr, d, *w);
         }
     }
 
-    fn params(&self) -> &[Tensor] {
-        &self.params
+    fn save(state: &SgdState) -> Vec<(&'static str, &[f32])> {
+        state
+            .momentum_buffer
+            .iter()
+            .map(|b| ("momentum_buffer", b.as_slice()))
+            .collect()
     }
 
-    fn lr(&self) -> f64 {
-        self.config.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.config.lr = lr;
-    }
-
-    fn momentum(&self) -> Option<f64> {
-        Some(self.config.momentum)
-    }
-
-    fn set_momentum(&mut self, momentum: f64) {
-        self.config.momentum = momentum;
-    }
-
-    fn state_dict(&self) -> OptimizerState {
-        OptimizerState {
-            optimizer: "SGD".into(),
-            hyperparameters: encode_config(&self.config),
-            state: self
-                .state
-                .iter()
-                .map(|s| {
-                    s.as_ref().map(|s| {
-                        ParamState::new(s.step)
-                            .with_opt("momentum_buffer", s.momentum_buffer.as_ref())
-                    })
-                })
-                .collect(),
-        }
-    }
-
-    fn load_state_dict(&mut self, state: &OptimizerState) -> Result<(), OptimError> {
-        let config: SgdConfig = decode_state(state, "SGD", self.params.len())?;
-        config.validate()?;
-        let st = decode_params(state, &self.params, |i, s, n| {
-            Ok(SgdState {
-                step: s.step,
-                momentum_buffer: s.optional_buffer(i, "momentum_buffer", n)?,
-            })
-        })?;
-        self.config = config;
-        self.state = st;
-        Ok(())
+    fn load(buffers: &Buffers<'_>) -> Result<SgdState, OptimError> {
+        Ok(SgdState {
+            momentum_buffer: buffers.optional("momentum_buffer")?,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gradflow_tensor::Tensor;
 
     #[test]
     fn nesterov_without_momentum_is_rejected() {
@@ -253,20 +176,11 @@ mod tests {
             ..SgdConfig::default()
         };
         assert!(matches!(
-            Sgd::new(&[], cfg),
+            Sgd::new(&[] as &[Tensor], cfg),
             Err(OptimError::InvalidHyperparameter {
                 name: "nesterov",
                 ..
             })
         ));
-    }
-
-    #[test]
-    fn params_without_grad_are_skipped() {
-        let w = Tensor::from_vec(vec![1.0], &[1]).requires_grad_();
-        let mut opt = Sgd::new(std::slice::from_ref(&w), SgdConfig::default()).unwrap();
-        opt.step();
-        assert_eq!(w.item(), 1.0);
-        assert!(opt.state_dict().state[0].is_none());
     }
 }

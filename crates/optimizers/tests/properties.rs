@@ -13,150 +13,57 @@ fn set_grad(p: &Tensor, g: Vec<f32>) {
     p.set_grad(Some(Tensor::from_vec(g, &[n])));
 }
 
+/// The optimizer running `rule` over `p`, boxed (one generic engine serves every rule).
+fn boxed<R: UpdateRule + 'static>(p: &[Tensor], rule: R) -> Box<dyn Optimizer> {
+    Box::new(Engine::<R>::new(p, rule).unwrap())
+}
+
 /// Every optimizer kind with settings suited to a quadratic with curvature in [0.5, 2].
 fn all_optimizers(p: &[Tensor]) -> Vec<(&'static str, Box<dyn Optimizer>)> {
+    let sgd = |lr, momentum, dampening, weight_decay, nesterov| SgdConfig {
+        lr,
+        momentum,
+        dampening,
+        weight_decay,
+        nesterov,
+    };
+    let adam = |lr, amsgrad, weight_decay| AdamConfig {
+        lr,
+        amsgrad,
+        weight_decay,
+        ..Default::default()
+    };
+    let rms = |lr, centered, momentum| RmsPropConfig {
+        lr,
+        centered,
+        momentum,
+        ..Default::default()
+    };
+    let adamw = AdamWConfig {
+        lr: 0.05,
+        ..Default::default()
+    };
+    let ema = EmaMomentumConfig {
+        lr: 0.3,
+        beta: 0.8,
+        weight_decay: 0.0,
+    };
+    let adagrad = AdagradConfig {
+        lr: 0.2,
+        lr_decay: 1e-3,
+        ..Default::default()
+    };
     vec![
-        (
-            "sgd",
-            Box::new(
-                Sgd::new(
-                    p,
-                    SgdConfig {
-                        lr: 0.1,
-                        ..Default::default()
-                    },
-                )
-                .unwrap(),
-            ),
-        ),
-        (
-            "sgd_nesterov_wd",
-            Box::new(
-                Sgd::new(
-                    p,
-                    SgdConfig {
-                        lr: 0.05,
-                        momentum: 0.9,
-                        nesterov: true,
-                        weight_decay: 1e-2,
-                        ..Default::default()
-                    },
-                )
-                .unwrap(),
-            ),
-        ),
-        (
-            "sgd_dampening",
-            Box::new(
-                Sgd::new(
-                    p,
-                    SgdConfig {
-                        lr: 0.05,
-                        momentum: 0.9,
-                        dampening: 0.3,
-                        ..Default::default()
-                    },
-                )
-                .unwrap(),
-            ),
-        ),
-        (
-            "ema_momentum",
-            Box::new(
-                EmaMomentum::new(
-                    p,
-                    EmaMomentumConfig {
-                        lr: 0.3,
-                        beta: 0.8,
-                        weight_decay: 0.0,
-                    },
-                )
-                .unwrap(),
-            ),
-        ),
-        (
-            "adam",
-            Box::new(
-                Adam::new(
-                    p,
-                    AdamConfig {
-                        lr: 0.05,
-                        ..Default::default()
-                    },
-                )
-                .unwrap(),
-            ),
-        ),
-        (
-            "adam_amsgrad_wd",
-            Box::new(
-                Adam::new(
-                    p,
-                    AdamConfig {
-                        lr: 0.05,
-                        amsgrad: true,
-                        weight_decay: 1e-2,
-                        ..Default::default()
-                    },
-                )
-                .unwrap(),
-            ),
-        ),
-        (
-            "adamw",
-            Box::new(
-                AdamW::new(
-                    p,
-                    AdamWConfig {
-                        lr: 0.05,
-                        ..Default::default()
-                    },
-                )
-                .unwrap(),
-            ),
-        ),
-        (
-            "rmsprop",
-            Box::new(
-                RmsProp::new(
-                    p,
-                    RmsPropConfig {
-                        lr: 0.01,
-                        ..Default::default()
-                    },
-                )
-                .unwrap(),
-            ),
-        ),
-        (
-            "rmsprop_centered_momentum",
-            Box::new(
-                RmsProp::new(
-                    p,
-                    RmsPropConfig {
-                        lr: 0.005,
-                        centered: true,
-                        momentum: 0.5,
-                        ..Default::default()
-                    },
-                )
-                .unwrap(),
-            ),
-        ),
-        (
-            "adagrad",
-            Box::new(
-                Adagrad::new(
-                    p,
-                    AdagradConfig {
-                        lr: 0.2,
-                        lr_decay: 1e-3,
-                        ..Default::default()
-                    },
-                )
-                .unwrap(),
-            ),
-        ),
+        ("sgd", boxed(p, sgd(0.1, 0.0, 0.0, 0.0, false))),
+        ("sgd_nesterov_wd", boxed(p, sgd(0.05, 0.9, 0.0, 1e-2, true))),
+        ("sgd_dampening", boxed(p, sgd(0.05, 0.9, 0.3, 0.0, false))),
+        ("ema_momentum", boxed(p, ema)),
+        ("adam", boxed(p, adam(0.05, false, 0.0))),
+        ("adam_amsgrad_wd", boxed(p, adam(0.05, true, 1e-2))),
+        ("adamw", boxed(p, AdamConfig::from(adamw))),
+        ("rmsprop", boxed(p, rms(0.01, false, 0.0))),
+        ("rmsprop_centered_momentum", boxed(p, rms(0.005, true, 0.5))),
+        ("adagrad", boxed(p, adagrad)),
     ]
 }
 
@@ -265,7 +172,7 @@ proptest! {
         let buf: Vec<f32> = bits.iter().map(|&b| f32::from_bits(b)).filter(|v| v.is_finite()).collect();
         let mut ps = ParamState { step: 3, buffers: Default::default() };
         ps.buffers.insert("exp_avg".into(), buf.clone());
-        let st = OptimizerState { optimizer: "Adam".into(), hyperparameters: serde_json::json!({"lr": 0.1}), state: vec![Some(ps), None] };
+        let st = OptimizerState { optimizer: "Adam".into(), hyperparameters: serde_json::json!({"lr": 0.1}), initial_lr: Some(0.1), state: vec![Some(ps), None] };
         let back = OptimizerState::from_json(&st.to_json().unwrap()).unwrap();
         let got: Vec<u32> = back.state[0].as_ref().unwrap().buffers["exp_avg"].iter().map(|v| v.to_bits()).collect();
         let want: Vec<u32> = buf.iter().map(|v| v.to_bits()).collect();
@@ -286,10 +193,22 @@ fn run(opt: &mut dyn Optimizer, sched: &mut dyn LrScheduler, steps: usize) {
 
 type Make = fn(&[Tensor]) -> Box<dyn Optimizer>;
 
-fn schedulers() -> Box<dyn LrScheduler> {
-    let warm = LinearLr::new(0.05, 0.1, 1.0, 4).unwrap();
-    let cyc = OneCycleLr::new(OneCycleConfig::new(0.05, 30)).unwrap();
-    Box::new(SequentialLr::new(vec![Box::new(warm), Box::new(cyc)], &[4]).unwrap())
+/// An optimizer over no parameters, to drive a schedule on its own.
+fn bare(lr: f64) -> Sgd {
+    Sgd::new(
+        &[],
+        SgdConfig {
+            lr,
+            ..SgdConfig::default()
+        },
+    )
+    .unwrap()
+}
+
+fn schedulers(opt: &mut dyn Optimizer) -> Box<dyn LrScheduler> {
+    let warm = LinearLr::new(opt, 0.1, 1.0, 4).unwrap();
+    let cyc = OneCycleLr::new(opt, OneCycleConfig::new(0.05, 30)).unwrap();
+    Box::new(SequentialLr::new(opt, vec![Box::new(warm), Box::new(cyc)], &[4]).unwrap())
 }
 
 #[test]
@@ -298,78 +217,54 @@ fn resumed_run_is_bit_exact() {
         (
             "sgd",
             |p| {
-                Box::new(
-                    Sgd::new(
-                        p,
-                        SgdConfig {
-                            lr: 0.05,
-                            momentum: 0.9,
-                            nesterov: true,
-                            ..Default::default()
-                        },
-                    )
-                    .unwrap(),
-                )
+                let cfg = SgdConfig {
+                    lr: 0.05,
+                    momentum: 0.9,
+                    nesterov: true,
+                    ..Default::default()
+                };
+                boxed(p, cfg)
             },
             true,
         ),
-        (
-            "ema",
-            |p| Box::new(EmaMomentum::new(p, EmaMomentumConfig::default()).unwrap()),
-            true,
-        ),
+        ("ema", |p| boxed(p, EmaMomentumConfig::default()), true),
         (
             "adam",
             |p| {
-                Box::new(
-                    Adam::new(
-                        p,
-                        AdamConfig {
-                            amsgrad: true,
-                            weight_decay: 1e-3,
-                            ..Default::default()
-                        },
-                    )
-                    .unwrap(),
-                )
+                let cfg = AdamConfig {
+                    amsgrad: true,
+                    weight_decay: 1e-3,
+                    ..Default::default()
+                };
+                boxed(p, cfg)
             },
             true,
         ),
         (
             "adamw",
-            |p| Box::new(AdamW::new(p, AdamWConfig::default()).unwrap()),
+            |p| boxed(p, AdamConfig::from(AdamWConfig::default())),
             true,
         ),
         (
             "rmsprop",
             |p| {
-                Box::new(
-                    RmsProp::new(
-                        p,
-                        RmsPropConfig {
-                            centered: true,
-                            momentum: 0.5,
-                            ..Default::default()
-                        },
-                    )
-                    .unwrap(),
-                )
+                let cfg = RmsPropConfig {
+                    centered: true,
+                    momentum: 0.5,
+                    ..Default::default()
+                };
+                boxed(p, cfg)
             },
             true,
         ),
         (
             "adagrad",
             |p| {
-                Box::new(
-                    Adagrad::new(
-                        p,
-                        AdagradConfig {
-                            lr_decay: 0.01,
-                            ..Default::default()
-                        },
-                    )
-                    .unwrap(),
-                )
+                let cfg = AdagradConfig {
+                    lr_decay: 0.01,
+                    ..Default::default()
+                };
+                boxed(p, cfg)
             },
             false,
         ),
@@ -377,18 +272,17 @@ fn resumed_run_is_bit_exact() {
     let x0 = [0.7f32, -1.3, 2.1, 0.05, -0.4];
     let y0 = [1.5f32, -0.2];
     for (name, make, cycle_momentum) in makers {
-        let sched_for = || -> Box<dyn LrScheduler> {
+        let sched_for = |opt: &mut dyn Optimizer| -> Box<dyn LrScheduler> {
             if cycle_momentum {
-                schedulers()
+                schedulers(opt)
             } else {
-                Box::new(CosineAnnealingLr::new(0.05, 15, 1e-3).unwrap())
+                Box::new(CosineAnnealingLr::new(opt, 15, 1e-3).unwrap())
             }
         };
         // Uninterrupted 20 steps.
         let ps = [leaf(&x0), leaf(&y0)];
         let mut opt = make(&ps);
-        let mut sched = sched_for();
-        sched.apply(opt.as_mut());
+        let mut sched = sched_for(opt.as_mut());
         run(opt.as_mut(), sched.as_mut(), 20);
         let straight: Vec<Vec<u32>> = ps
             .iter()
@@ -398,8 +292,7 @@ fn resumed_run_is_bit_exact() {
         // 10 steps, checkpoint to JSON, fresh everything, load, 10 more.
         let ps = [leaf(&x0), leaf(&y0)];
         let mut opt = make(&ps);
-        let mut sched = sched_for();
-        sched.apply(opt.as_mut());
+        let mut sched = sched_for(opt.as_mut());
         run(opt.as_mut(), sched.as_mut(), 10);
         let weights: Vec<Vec<f32>> = ps.iter().map(|p| p.to_vec()).collect();
         let opt_json = opt.state_dict().to_json().unwrap();
@@ -408,10 +301,12 @@ fn resumed_run_is_bit_exact() {
 
         let ps = [leaf(&weights[0]), leaf(&weights[1])];
         let mut opt = make(&ps);
+        // Build the scheduler first (it starts from the configured lr, as the original did),
+        // then load both states: the loads overwrite what the constructor wrote.
+        let mut sched = sched_for(opt.as_mut());
         opt.set_lr(123.0); // overwritten by the load
         opt.load_state_dict(&OptimizerState::from_json(&opt_json).unwrap())
             .unwrap();
-        let mut sched = sched_for();
         sched
             .load_state_dict(&SchedulerState::from_json(&sched_json).unwrap())
             .unwrap();
@@ -499,21 +394,33 @@ fn zero_grad_clears_and_none_grads_are_skipped() {
 }
 
 #[test]
-#[should_panic(expected = "no momentum to cycle")]
-fn one_cycle_momentum_on_adagrad_panics() {
+fn one_cycle_momentum_on_adagrad_is_refused() {
     let p = leaf(&[1.0]);
     let mut opt = Adagrad::new(std::slice::from_ref(&p), AdagradConfig::default()).unwrap();
-    OneCycleLr::new(OneCycleConfig::new(0.1, 10))
-        .unwrap()
-        .apply(&mut opt);
+    assert!(matches!(
+        OneCycleLr::new(&mut opt, OneCycleConfig::new(0.1, 10)),
+        Err(OptimError::InvalidHyperparameter {
+            name: "cycle_momentum",
+            ..
+        })
+    ));
+    assert_eq!(
+        opt.lr(),
+        1e-2,
+        "a refused scheduler must not touch the optimizer"
+    );
+    assert_eq!(opt.initial_lr(), None);
+    let mut cfg = OneCycleConfig::new(0.1, 10);
+    cfg.cycle_momentum = false;
+    OneCycleLr::new(&mut opt, cfg).unwrap();
+    assert!((opt.lr() - 0.1 / 25.0).abs() <= 1e-17);
 }
 
 #[test]
 fn one_cycle_sets_adam_beta1() {
     let p = leaf(&[1.0]);
     let mut opt = Adam::new(std::slice::from_ref(&p), AdamConfig::default()).unwrap();
-    let mut s = OneCycleLr::new(OneCycleConfig::new(0.1, 10)).unwrap();
-    s.apply(&mut opt);
+    let mut s = OneCycleLr::new(&mut opt, OneCycleConfig::new(0.1, 10)).unwrap();
     assert_eq!(opt.config().betas, (0.95, 0.999));
     for _ in 0..2 {
         s.step(&mut opt);
@@ -524,7 +431,7 @@ fn one_cycle_sets_adam_beta1() {
 #[test]
 #[should_panic(expected = "OneCycleLR: tried to step 11 times")]
 fn one_cycle_past_the_end_panics() {
-    let mut s = OneCycleLr::new(OneCycleConfig::new(0.1, 10)).unwrap();
+    let mut s = OneCycleLr::new(&mut bare(0.1), OneCycleConfig::new(0.1, 10)).unwrap();
     for _ in 0..11 {
         s.advance();
     }
@@ -532,27 +439,28 @@ fn one_cycle_past_the_end_panics() {
 
 #[test]
 fn scheduler_errors_are_typed() {
+    let opt = &mut bare(0.1);
     assert!(matches!(
-        StepLr::new(0.1, 0, 0.5),
+        StepLr::new(opt, 0, 0.5),
         Err(OptimError::InvalidHyperparameter {
             name: "step_size",
             ..
         })
     ));
     assert!(matches!(
-        LinearLr::new(0.1, 0.0, 1.0, 5),
+        LinearLr::new(opt, 0.0, 1.0, 5),
         Err(OptimError::InvalidHyperparameter {
             name: "start_factor",
             ..
         })
     ));
-    let a: Box<dyn LrScheduler> = Box::new(ExponentialLr::new(0.1, 0.9).unwrap());
+    let a: Box<dyn LrScheduler> = Box::new(ExponentialLr::new(opt, 0.9).unwrap());
     assert!(matches!(
-        SequentialLr::new(vec![a], &[3]),
+        SequentialLr::new(opt, vec![a], &[3]),
         Err(OptimError::CountMismatch { .. })
     ));
-    let mut s = StepLr::new(0.1, 2, 0.5).unwrap();
-    let other = ExponentialLr::new(0.1, 0.9).unwrap().state_dict();
+    let mut s = StepLr::new(opt, 2, 0.5).unwrap();
+    let other = ExponentialLr::new(opt, 0.9).unwrap().state_dict();
     assert!(matches!(
         s.load_state_dict(&other),
         Err(OptimError::WrongKind { .. })
@@ -561,26 +469,27 @@ fn scheduler_errors_are_typed() {
 
 #[test]
 fn closed_forms_agree_with_recursions() {
+    let opt = &mut bare(0.1);
     let mut scheds: Vec<(Box<dyn LrScheduler>, Box<dyn LrScheduler>)> = vec![
         (
-            Box::new(StepLr::new(0.1, 3, 0.5).unwrap()),
-            Box::new(StepLr::new(0.1, 3, 0.5).unwrap()),
+            Box::new(StepLr::new(opt, 3, 0.5).unwrap()),
+            Box::new(StepLr::new(opt, 3, 0.5).unwrap()),
         ),
         (
-            Box::new(MultiStepLr::new(0.1, &[2, 2, 7], 0.5).unwrap()),
-            Box::new(MultiStepLr::new(0.1, &[2, 2, 7], 0.5).unwrap()),
+            Box::new(MultiStepLr::new(opt, &[2, 2, 7], 0.5).unwrap()),
+            Box::new(MultiStepLr::new(opt, &[2, 2, 7], 0.5).unwrap()),
         ),
         (
-            Box::new(ExponentialLr::new(0.1, 0.9).unwrap()),
-            Box::new(ExponentialLr::new(0.1, 0.9).unwrap()),
+            Box::new(ExponentialLr::new(opt, 0.9).unwrap()),
+            Box::new(ExponentialLr::new(opt, 0.9).unwrap()),
         ),
         (
-            Box::new(CosineAnnealingLr::new(0.1, 7, 1e-3).unwrap()),
-            Box::new(CosineAnnealingLr::new(0.1, 7, 1e-3).unwrap()),
+            Box::new(CosineAnnealingLr::new(opt, 7, 1e-3).unwrap()),
+            Box::new(CosineAnnealingLr::new(opt, 7, 1e-3).unwrap()),
         ),
         (
-            Box::new(LinearLr::new(0.1, 0.2, 0.9, 6).unwrap()),
-            Box::new(LinearLr::new(0.1, 0.2, 0.9, 6).unwrap()),
+            Box::new(LinearLr::new(opt, 0.2, 0.9, 6).unwrap()),
+            Box::new(LinearLr::new(opt, 0.2, 0.9, 6).unwrap()),
         ),
     ];
     for (rec, closed) in scheds.iter_mut() {
@@ -609,7 +518,8 @@ proptest! {
         pct in 0.05f64..0.95,
     ) {
         let eta_min = base * eta_frac;
-        let mut cos = CosineAnnealingLr::new(base, t_max, eta_min).unwrap();
+        let opt = &mut bare(base);
+        let mut cos = CosineAnnealingLr::new(opt, t_max, eta_min).unwrap();
         for _ in 0..3 * t_max {
             let lr = cos.lr();
             prop_assert!(lr >= eta_min * (1.0 - 1e-9) - 1e-15 && lr <= base * (1.0 + 1e-9), "cosine lr {lr}");
@@ -617,14 +527,14 @@ proptest! {
         }
         let mut cfg = OneCycleConfig::new(base, total);
         cfg.pct_start = pct;
-        let mut one = OneCycleLr::new(cfg).unwrap();
+        let mut one = OneCycleLr::new(opt, cfg).unwrap();
         for e in 0..total {
             let (lr, m) = (one.lr(), one.momentum().unwrap());
             prop_assert!(lr > 0.0 && lr <= base * (1.0 + 1e-9), "one-cycle lr {lr} at {e}");
             prop_assert!((0.85 - 1e-9..=0.95 + 1e-9).contains(&m), "one-cycle momentum {m} at {e}");
             one.advance();
         }
-        let mut step = StepLr::new(base, 1 + t_max % 7, 0.5).unwrap();
+        let mut step = StepLr::new(opt, 1 + t_max % 7, 0.5).unwrap();
         let mut prev = step.lr();
         for _ in 0..30 {
             step.advance();

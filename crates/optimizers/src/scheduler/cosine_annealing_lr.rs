@@ -2,9 +2,9 @@
 
 use std::f64::consts::PI;
 
-use super::{LrScheduler, simple_state};
-use crate::OptimError;
+use super::{LrScheduler, attached, base_lr, simple_state};
 use crate::error::check;
+use crate::{OptimError, Optimizer};
 
 /// Cosine annealing from lr₀ down to η_min over T_max steps (Loshchilov & Hutter 2017,
 /// without restarts), PyTorch's `CosineAnnealingLR`:
@@ -21,8 +21,9 @@ use crate::error::check;
 /// Past T_max the recursion climbs back up (a cosine of period 2·T_max), as in PyTorch.
 ///
 /// ```
-/// use gradflow_optimizers::{CosineAnnealingLr, LrScheduler};
-/// let mut s = CosineAnnealingLr::new(1.0, 10, 0.0).unwrap();
+/// use gradflow_optimizers::{CosineAnnealingLr, LrScheduler, Sgd, SgdConfig};
+/// let mut opt = Sgd::new(&[], SgdConfig { lr: 1.0, ..SgdConfig::default() }).unwrap();
+/// let mut s = CosineAnnealingLr::new(&mut opt, 10, 0.0).unwrap();
 /// for _ in 0..5 { s.advance(); }
 /// assert!((s.lr() - 0.5).abs() < 1e-12); // halfway
 /// ```
@@ -36,11 +37,11 @@ pub struct CosineAnnealingLr {
 }
 
 impl CosineAnnealingLr {
-    /// Start at `base_lr`, reach `eta_min` after `t_max` steps.
+    /// Anneal `opt`'s lr from its base lr to `eta_min` in `t_max` steps.
     ///
     /// # Errors
-    /// If `t_max` is 0.
-    pub fn new(base_lr: f64, t_max: usize, eta_min: f64) -> Result<Self, OptimError> {
+    /// If `t_max` is 0 (then `opt` is unchanged).
+    pub fn new(opt: &mut dyn Optimizer, t_max: usize, eta_min: f64) -> Result<Self, OptimError> {
         check(
             t_max > 0,
             "CosineAnnealingLR",
@@ -48,13 +49,15 @@ impl CosineAnnealingLr {
             t_max as f64,
             "must be > 0",
         )?;
-        Ok(CosineAnnealingLr {
+        let base_lr = base_lr(opt);
+        let s = CosineAnnealingLr {
             base_lr,
             t_max,
             eta_min,
             lr: base_lr,
             last_epoch: 0,
-        })
+        };
+        Ok(attached(s, opt))
     }
 }
 

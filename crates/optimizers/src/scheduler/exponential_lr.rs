@@ -1,14 +1,15 @@
 //! ExponentialLR: decay by γ every step.
 
-use super::{LrScheduler, simple_state};
-use crate::OptimError;
+use super::{LrScheduler, attached, base_lr, simple_state};
 use crate::error::check;
+use crate::{OptimError, Optimizer};
 
 /// lrₑ = lr₀ · γᵉ (PyTorch's `ExponentialLR`; recursively lr ← γ·lr).
 ///
 /// ```
-/// use gradflow_optimizers::{ExponentialLr, LrScheduler};
-/// let mut s = ExponentialLr::new(1.0, 0.5).unwrap();
+/// use gradflow_optimizers::{ExponentialLr, LrScheduler, Sgd, SgdConfig};
+/// let mut opt = Sgd::new(&[], SgdConfig { lr: 1.0, ..SgdConfig::default() }).unwrap();
+/// let mut s = ExponentialLr::new(&mut opt, 0.5).unwrap();
 /// s.advance();
 /// s.advance();
 /// assert_eq!(s.lr(), 0.25);
@@ -22,11 +23,11 @@ pub struct ExponentialLr {
 }
 
 impl ExponentialLr {
-    /// Start at `base_lr`.
+    /// Decay `opt`'s lr every step, starting at its base lr.
     ///
     /// # Errors
-    /// If γ is negative.
-    pub fn new(base_lr: f64, gamma: f64) -> Result<Self, OptimError> {
+    /// If γ is negative (then `opt` is unchanged).
+    pub fn new(opt: &mut dyn Optimizer, gamma: f64) -> Result<Self, OptimError> {
         check(
             gamma >= 0.0,
             "ExponentialLR",
@@ -34,12 +35,14 @@ impl ExponentialLr {
             gamma,
             "must be >= 0",
         )?;
-        Ok(ExponentialLr {
+        let base_lr = base_lr(opt);
+        let s = ExponentialLr {
             base_lr,
             gamma,
             lr: base_lr,
             last_epoch: 0,
-        })
+        };
+        Ok(attached(s, opt))
     }
 }
 

@@ -1,8 +1,8 @@
 //! LinearLR: linear warm-up (or cool-down) of the learning-rate factor.
 
-use super::{LrScheduler, simple_state};
-use crate::OptimError;
+use super::{LrScheduler, attached, base_lr, simple_state};
 use crate::error::check;
+use crate::{OptimError, Optimizer};
 
 /// The factor goes linearly from `start_factor` to `end_factor` over `total_iters` steps and
 /// then stays (PyTorch's `LinearLR`; the usual warm-up is start 0.1 or 1/3, end 1):
@@ -12,8 +12,9 @@ use crate::error::check;
 /// recursively lrₑ = lrₑ₋₁·(1 + (f − s)/(T·s + (e − 1)(f − s))) for 0 < e ≤ T.
 ///
 /// ```
-/// use gradflow_optimizers::{LinearLr, LrScheduler};
-/// let mut s = LinearLr::new(1.0, 0.25, 1.0, 3).unwrap();
+/// use gradflow_optimizers::{LinearLr, LrScheduler, Sgd, SgdConfig};
+/// let mut opt = Sgd::new(&[], SgdConfig { lr: 1.0, ..SgdConfig::default() }).unwrap();
+/// let mut s = LinearLr::new(&mut opt, 0.25, 1.0, 3).unwrap();
 /// let lrs: Vec<f64> = (0..5).map(|_| { let l = s.lr(); s.advance(); l }).collect();
 /// for (a, b) in lrs.iter().zip([0.25, 0.5, 0.75, 1.0, 1.0]) { assert!((a - b).abs() < 1e-12); }
 /// ```
@@ -28,12 +29,13 @@ pub struct LinearLr {
 }
 
 impl LinearLr {
-    /// Start at `base_lr·start_factor`.
+    /// Scale `opt`'s base lr, starting at base·`start_factor`.
     ///
     /// # Errors
-    /// If `start_factor` ∉ (0, 1] or `end_factor` ∉ [0, 1] (PyTorch's limits).
+    /// If `start_factor` ∉ (0, 1] or `end_factor` ∉ [0, 1] (PyTorch's limits; then `opt` is
+    /// unchanged).
     pub fn new(
-        base_lr: f64,
+        opt: &mut dyn Optimizer,
         start_factor: f64,
         end_factor: f64,
         total_iters: usize,
@@ -52,14 +54,16 @@ impl LinearLr {
             end_factor,
             "must be in [0, 1]",
         )?;
-        Ok(LinearLr {
+        let base_lr = base_lr(opt);
+        let s = LinearLr {
             base_lr,
             start_factor,
             end_factor,
             total_iters,
             lr: base_lr * start_factor,
             last_epoch: 0,
-        })
+        };
+        Ok(attached(s, opt))
     }
 }
 

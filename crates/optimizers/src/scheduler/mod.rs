@@ -1,18 +1,23 @@
 //! Learning-rate schedulers with PyTorch's semantics.
 //!
-//! A scheduler is a sequence of learning rates lr₀, lr₁, …: lr₀ is the value right after
-//! construction, and each [`step`](LrScheduler::step) (called once after each
-//! `optimizer.step()`) moves to the next one and writes it into the optimizer. The
-//! values are computed in f64 with the same recursive ("chainable") formulas PyTorch's
-//! `step()` uses, so they match PyTorch's to the last few bits.
+//! A scheduler is a sequence of learning rates lr₀, lr₁, …. As in PyTorch, a scheduler is
+//! built on its optimizer: the constructor reads the base lr from it and writes lr₀ (and
+//! OneCycle's momentum) into it, so the very first `optimizer.step()` already runs at the
+//! scheduled rate. Each [`step`](LrScheduler::step) (called once after each
+//! `optimizer.step()`) moves to the next value and writes it into the optimizer. The values
+//! are computed in f64 with the same recursive ("chainable") formulas PyTorch's `step()`
+//! uses, so they match PyTorch's to the last few bits.
+//!
+//! The base lr is the optimizer's [`initial_lr`](Optimizer::initial_lr): the first scheduler
+//! built on an optimizer pins the lr it finds there, and later ones (the children of a
+//! [`SequentialLr`]) start from that value too, as PyTorch's `initial_lr` does.
 //!
 //! ```
 //! use gradflow_optimizers::{LrScheduler, Optimizer, Sgd, SgdConfig, StepLr};
 //! use gradflow_tensor::Tensor;
 //! let w = Tensor::zeros(&[1]).requires_grad_();
 //! let mut opt = Sgd::new(&[w.clone()], SgdConfig { lr: 0.1, ..SgdConfig::default() }).unwrap();
-//! let mut sched = StepLr::new(opt.lr(), 2, 0.5).unwrap();
-//! sched.apply(&mut opt); // lr₀ into the optimizer
+//! let mut sched = StepLr::new(&mut opt, 2, 0.5).unwrap(); // lr₀ is in the optimizer now
 //! let mut used = vec![];
 //! for _ in 0..5 {
 //!     used.push(opt.lr());
@@ -22,8 +27,9 @@
 //! assert_eq!(used, vec![0.1, 0.1, 0.05, 0.05, 0.025]);
 //! ```
 //!
-//! Schedulers are pure values until applied, so they can also be driven without an
-//! optimizer: [`advance`](LrScheduler::advance) and [`lr`](LrScheduler::lr).
+//! A scheduler does not hold its optimizer (it is a plain value, passed the optimizer at each
+//! `step`), so it can also be driven on its own with [`advance`](LrScheduler::advance) and
+//! [`lr`](LrScheduler::lr).
 
 mod cosine_annealing_lr;
 mod exponential_lr;
@@ -69,7 +75,9 @@ pub trait LrScheduler {
     fn reset_to(&mut self, epoch: usize);
 
     /// Write [`lr`](LrScheduler::lr) (and [`momentum`](LrScheduler::momentum) if any) into
-    /// the optimizer.
+    /// the optimizer. Constructors and [`step`](LrScheduler::step) do this already; call it
+    /// after [`load_state_dict`](LrScheduler::load_state_dict) if the optimizer's state was
+    /// not restored too.
     ///
     /// # Panics
     /// If the schedule cycles momentum and the optimizer has none
@@ -97,6 +105,26 @@ pub trait LrScheduler {
     /// Restore a [`state_dict`](LrScheduler::state_dict) into a scheduler built with the same
     /// configuration.
     fn load_state_dict(&mut self, state: &SchedulerState) -> Result<(), OptimError>;
+}
+
+/// The lr a new scheduler on `opt` starts from: its pinned
+/// [`initial_lr`](Optimizer::initial_lr), pinning the current lr when this is the first
+/// scheduler (PyTorch's `group.setdefault("initial_lr", group["lr"])`).
+pub(crate) fn base_lr(opt: &mut dyn Optimizer) -> f64 {
+    match opt.initial_lr() {
+        Some(lr) => lr,
+        None => {
+            let lr = opt.lr();
+            opt.set_initial_lr(lr);
+            lr
+        }
+    }
+}
+
+/// `sched` after writing its lr₀ into `opt` (the last line of every constructor).
+pub(crate) fn attached<S: LrScheduler>(sched: S, opt: &mut dyn Optimizer) -> S {
+    sched.apply(opt);
+    sched
 }
 
 /// A serializable scheduler position: the configuration is not stored (rebuild the scheduler

@@ -2,9 +2,9 @@
 
 use std::f64::consts::PI;
 
-use super::{LrScheduler, SchedulerState};
-use crate::OptimError;
+use super::{LrScheduler, SchedulerState, attached};
 use crate::error::check;
+use crate::{OptimError, Optimizer};
 
 /// How [`OneCycleLr`] interpolates inside a phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,13 +82,16 @@ struct Phase {
 /// momentum moves the opposite way between max_momentum and base_momentum. Within phase k
 /// (steps s₀…s₁): lr = anneal(start, end, (e − s₀)/(s₁ − s₀)).
 ///
-/// [`apply`](LrScheduler::apply) writes the momentum into SGD/RMSProp's `momentum` or
-/// Adam's β₁ (as PyTorch does with `momentum`/`betas`).
+/// With `cycle_momentum`, the constructor and every [`step`](LrScheduler::step) write the
+/// momentum into SGD/RMSProp's `momentum` or Adam's β₁ (as PyTorch does with
+/// `momentum`/`betas`).
 ///
 /// ```
-/// use gradflow_optimizers::{LrScheduler, OneCycleConfig, OneCycleLr};
-/// let s = OneCycleLr::new(OneCycleConfig::new(0.1, 100)).unwrap();
-/// assert!((s.lr() - 0.004).abs() < 1e-12);     // 0.1 / 25
+/// use gradflow_optimizers::{Adam, AdamConfig, LrScheduler, OneCycleConfig, OneCycleLr, Optimizer};
+/// let mut opt = Adam::new(&[], AdamConfig::default()).unwrap();
+/// let s = OneCycleLr::new(&mut opt, OneCycleConfig::new(0.1, 100)).unwrap();
+/// assert!((opt.lr() - 0.004).abs() < 1e-12);   // 0.1 / 25, already in the optimizer
+/// assert_eq!(opt.momentum(), Some(0.95));       // Adam's β₁
 /// assert_eq!(s.momentum(), Some(0.95));
 /// ```
 #[derive(Debug, Clone)]
@@ -101,13 +104,23 @@ pub struct OneCycleLr {
 }
 
 impl OneCycleLr {
-    /// The schedule at step 0.
+    /// The cycle on `opt`, at step 0 (its lr and momentum written into `opt`; the optimizer's
+    /// own lr is ignored).
     ///
     /// # Errors
-    /// If `total_steps` is 0, `pct_start` ∉ [0, 1], or a divisor is not positive.
-    pub fn new(config: OneCycleConfig) -> Result<Self, OptimError> {
+    /// If `total_steps` is 0, `pct_start` ∉ [0, 1], a divisor is not positive, or
+    /// `cycle_momentum` is set and `opt` has no momentum (Adagrad), as PyTorch refuses it.
+    /// Then `opt` is unchanged.
+    pub fn new(opt: &mut dyn Optimizer, config: OneCycleConfig) -> Result<Self, OptimError> {
         let op = "OneCycleLR";
         let c = config;
+        check(
+            !c.cycle_momentum || opt.momentum().is_some(),
+            op,
+            "cycle_momentum",
+            1.0,
+            "the optimizer has no momentum or beta1 to cycle",
+        )?;
         check(
             c.total_steps > 0,
             op,
@@ -140,15 +153,16 @@ impl OneCycleLr {
         let min_lr = initial_lr / c.final_div_factor;
         let t = c.total_steps as f64;
         let (lo_m, hi_m) = (c.base_momentum, c.max_momentum);
+        let up = Phase {
+            end_step: c.pct_start * t - 1.0,
+            start_lr: initial_lr,
+            end_lr: c.max_lr,
+            start_momentum: hi_m,
+            end_momentum: lo_m,
+        };
         let phases = if c.three_phase {
             vec![
-                Phase {
-                    end_step: c.pct_start * t - 1.0,
-                    start_lr: initial_lr,
-                    end_lr: c.max_lr,
-                    start_momentum: hi_m,
-                    end_momentum: lo_m,
-                },
+                up,
                 Phase {
                     end_step: 2.0 * c.pct_start * t - 2.0,
                     start_lr: c.max_lr,
@@ -166,13 +180,7 @@ impl OneCycleLr {
             ]
         } else {
             vec![
-                Phase {
-                    end_step: c.pct_start * t - 1.0,
-                    start_lr: initial_lr,
-                    end_lr: c.max_lr,
-                    start_momentum: hi_m,
-                    end_momentum: lo_m,
-                },
+                up,
                 Phase {
                     end_step: t - 1.0,
                     start_lr: c.max_lr,
@@ -190,7 +198,7 @@ impl OneCycleLr {
             momentum: hi_m,
         };
         s.reset_to(0);
-        Ok(s)
+        Ok(attached(s, opt))
     }
 
     /// The hyperparameters.

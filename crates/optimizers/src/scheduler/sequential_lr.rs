@@ -1,25 +1,27 @@
 //! SequentialLR: run schedules one after another.
 
-use super::{LrScheduler, SchedulerState};
-use crate::OptimError;
+use super::{LrScheduler, SchedulerState, attached};
+use crate::{OptimError, Optimizer};
 
 /// Runs `schedulers[0]` until `milestones[0]`, then `schedulers[1]` restarted at its epoch 0
 /// (closed form), and so on (PyTorch's `SequentialLR`). The classic use is warm-up then
 /// decay:
 ///
 /// ```
-/// use gradflow_optimizers::{CosineAnnealingLr, LinearLr, LrScheduler, SequentialLr};
-/// let warmup = LinearLr::new(0.1, 0.1, 1.0, 5).unwrap();
-/// let cosine = CosineAnnealingLr::new(0.1, 35, 1e-3).unwrap();
-/// let mut s = SequentialLr::new(vec![Box::new(warmup), Box::new(cosine)], &[5]).unwrap();
-/// assert!((s.lr() - 0.01).abs() < 1e-12);
-/// for _ in 0..5 { s.advance(); }
-/// assert!((s.lr() - 0.1).abs() < 1e-12); // the cosine starts at its base lr
+/// use gradflow_optimizers::{CosineAnnealingLr, LinearLr, LrScheduler, Optimizer, SequentialLr, Sgd, SgdConfig};
+/// let mut opt = Sgd::new(&[], SgdConfig { lr: 0.1, ..SgdConfig::default() }).unwrap();
+/// let warmup = LinearLr::new(&mut opt, 0.1, 1.0, 5).unwrap();
+/// let cosine = CosineAnnealingLr::new(&mut opt, 35, 1e-3).unwrap();
+/// let mut s = SequentialLr::new(&mut opt, vec![Box::new(warmup), Box::new(cosine)], &[5]).unwrap();
+/// assert!((opt.lr() - 0.01).abs() < 1e-12); // the warm-up's lr₀
+/// for _ in 0..5 { s.step(&mut opt); }
+/// assert!((opt.lr() - 0.1).abs() < 1e-12); // the cosine starts at the base lr
 /// ```
 ///
-/// Each child must be built with the same base lr (PyTorch's children share the optimizer's
-/// `initial_lr`). Before its milestone a child's own recursion only ever sees its own
-/// output, so children are independent values here.
+/// Every child is built on the same optimizer, as in PyTorch, and starts from its pinned
+/// [`initial_lr`](Optimizer::initial_lr), so no child is given a base lr. Before its
+/// milestone a child's own recursion only ever sees its own output, so children are
+/// independent values here.
 pub struct SequentialLr {
     schedulers: Vec<Box<dyn LrScheduler>>,
     milestones: Vec<usize>,
@@ -27,11 +29,14 @@ pub struct SequentialLr {
 }
 
 impl SequentialLr {
-    /// Chain `schedulers`, switching at `milestones` (one fewer than schedulers, increasing).
+    /// Chain `schedulers` (built on `opt`), switching at `milestones` (one fewer than
+    /// schedulers, increasing); writes the first child's lr₀ into `opt`, replacing what the
+    /// later children wrote when they were built (PyTorch's `SequentialLR` does the same).
     ///
     /// # Errors
     /// If the counts do not fit or the milestones are not strictly increasing.
     pub fn new(
+        opt: &mut dyn Optimizer,
         schedulers: Vec<Box<dyn LrScheduler>>,
         milestones: &[usize],
     ) -> Result<Self, OptimError> {
@@ -52,11 +57,12 @@ impl SequentialLr {
         )?;
         let mut schedulers = schedulers;
         schedulers[0].reset_to(0);
-        Ok(SequentialLr {
+        let s = SequentialLr {
             schedulers,
             milestones: milestones.to_vec(),
             last_epoch: 0,
-        })
+        };
+        Ok(attached(s, opt))
     }
 
     fn current(&self) -> usize {

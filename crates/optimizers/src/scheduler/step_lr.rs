@@ -1,15 +1,16 @@
 //! StepLR: decay by γ every `step_size` steps.
 
-use super::{LrScheduler, simple_state};
-use crate::OptimError;
+use super::{LrScheduler, attached, base_lr, simple_state};
 use crate::error::check;
+use crate::{OptimError, Optimizer};
 
 /// lrₑ = lr₀ · γ^⌊e / step_size⌋ (PyTorch's `StepLR`; the recursive form multiplies by γ
 /// whenever e is a positive multiple of `step_size`).
 ///
 /// ```
-/// use gradflow_optimizers::{LrScheduler, StepLr};
-/// let mut s = StepLr::new(1.0, 3, 0.1).unwrap();
+/// use gradflow_optimizers::{LrScheduler, Sgd, SgdConfig, StepLr};
+/// let mut opt = Sgd::new(&[], SgdConfig { lr: 1.0, ..SgdConfig::default() }).unwrap();
+/// let mut s = StepLr::new(&mut opt, 3, 0.1).unwrap();
 /// for _ in 0..3 { s.advance(); }
 /// assert!((s.lr() - 0.1).abs() < 1e-15);
 /// ```
@@ -23,11 +24,11 @@ pub struct StepLr {
 }
 
 impl StepLr {
-    /// Start at `base_lr`.
+    /// Decay `opt`'s lr, starting at its base lr (written into `opt`).
     ///
     /// # Errors
-    /// If `step_size` is 0 or γ is negative.
-    pub fn new(base_lr: f64, step_size: usize, gamma: f64) -> Result<Self, OptimError> {
+    /// If `step_size` is 0 or γ is negative (then `opt` is unchanged).
+    pub fn new(opt: &mut dyn Optimizer, step_size: usize, gamma: f64) -> Result<Self, OptimError> {
         check(
             step_size > 0,
             "StepLR",
@@ -36,13 +37,15 @@ impl StepLr {
             "must be > 0",
         )?;
         check(gamma >= 0.0, "StepLR", "gamma", gamma, "must be >= 0")?;
-        Ok(StepLr {
+        let base_lr = base_lr(opt);
+        let s = StepLr {
             base_lr,
             step_size,
             gamma,
             lr: base_lr,
             last_epoch: 0,
-        })
+        };
+        Ok(attached(s, opt))
     }
 }
 
