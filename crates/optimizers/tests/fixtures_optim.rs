@@ -12,7 +12,7 @@
 //! alone, fed PyTorch's own gradients `stepT.dp*`.
 
 use gradflow_optimizers::*;
-use gradflow_tensor::{Elementwise, Tensor};
+use gradflow_tensor::{Elementwise, Saved, Tensor};
 use gradflow_test_support::{Fixture, Worst, assert_slice_close, fixture};
 
 #[derive(Clone, Copy)]
@@ -20,11 +20,11 @@ struct Sin;
 
 impl Elementwise for Sin {
     const NAME: &'static str = "sin";
-    const FROM_OUTPUT: bool = false;
+    const SAVES: Saved = Saved::Input;
     fn f(self, x: f32) -> f32 {
         x.sin()
     }
-    fn df(self, x: f32, _y: f32) -> f32 {
+    fn df(self, x: f32) -> f32 {
         x.cos()
     }
 }
