@@ -5,7 +5,8 @@
 use gradflow_tensor::Tensor;
 
 use crate::gates::CellKind;
-use crate::scan::{Recurrence, project_inputs, scan};
+use crate::projection::project_inputs;
+use crate::scan::{Recurrence, scan};
 use crate::state::LstmState;
 
 /// The four tensors of a cell: W_ih `[G·H, I]`, W_hh `[G·H, H]`, b_ih and b_hh `[G·H]`,

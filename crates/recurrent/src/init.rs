@@ -15,7 +15,8 @@ use gradflow_tensor::{Scope, Tensor};
 use rand::Rng;
 
 use crate::gates::CellKind;
-use crate::scan::{Recurrence, project_inputs, scan};
+use crate::projection::project_inputs;
+use crate::scan::{Recurrence, scan};
 
 /// Initialization options beyond PyTorch's default U(−1/√H, 1/√H).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

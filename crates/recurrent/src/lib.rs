@@ -55,6 +55,7 @@ mod gates;
 mod gru;
 mod init;
 mod lstm;
+mod projection;
 mod rnn;
 mod scan;
 mod stack;

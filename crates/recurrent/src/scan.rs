@@ -305,9 +305,3 @@ fn backward_through_time(
     }
     (dgx, gru.then_some(dgh), dh_next, dc)
 }
-
-/// The input projection of every step at once: one GEMM x·W_ihᵀ + b_ih over `[T·B, I]`.
-#[track_caller]
-pub(crate) fn project_inputs(x: &Tensor, w_ih: &Tensor, b_ih: Option<&Tensor>) -> Tensor {
-    x.linear(w_ih, b_ih)
-}

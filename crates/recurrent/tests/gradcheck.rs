@@ -116,3 +116,30 @@ fn recurrences_over_five_steps_both_directions() {
         }
     }
 }
+
+/// Inputs wider than 16 features take the GEMM projection path instead of the direct one:
+/// check an LSTM recurrence through it too.
+#[test]
+fn recurrence_with_a_wide_input() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(21);
+    let (i, g) = (20, 4 * H);
+    let k = 1.0 / (H as f32).sqrt();
+    let inputs = vec![
+        Tensor::randn(&[3, B, i], 0.0, 0.5, &mut rng),
+        Tensor::rand(&[B, H], -0.8, 0.8, &mut rng),
+        Tensor::randn(&[B, H], 0.0, 1.0, &mut rng),
+        Tensor::rand(&[g, i], -k / 2.0, k / 2.0, &mut rng),
+        Tensor::rand(&[g, H], -k, k, &mut rng),
+        Tensor::rand(&[g], -k, k, &mut rng),
+        Tensor::rand(&[g], -k, k, &mut rng),
+    ];
+    check(
+        "LSTM, I = 20",
+        |t| {
+            let r = recurrence(CellKind::Lstm, &t[0], &t[1], Some(&t[2]), weights(t), false);
+            let c = r.c_n.expect("LSTM has a cell");
+            Tensor::concat(&[&r.output.reshape(&[3 * B, H]), &c], 0)
+        },
+        &inputs,
+    );
+}
