@@ -22,7 +22,8 @@ use crate::shortcut::{Shortcut, kaiming_conv};
 /// width_per_group = 128 (w = 2·planes).
 ///
 /// Why v1.5: a strided 1×1 convolution reads only one pixel in s² and discards the rest; a
-/// strided 3×3 sees every input pixel (torchvision reports ≈ +0.5 % top-1 for it).
+/// strided 3×3 sees every input pixel (NVIDIA's ResNet-50 v1.5 notes report ≈ +0.5 % top-1
+/// for it, at some extra compute).
 ///
 /// Source: `torchvision/models/resnet.py`, class `Bottleneck`
 /// (<https://github.com/pytorch/vision/blob/main/torchvision/models/resnet.py>).

@@ -12,7 +12,8 @@
 use gradflow_layers::Conv2d;
 use gradflow_normalization::BatchNorm2d;
 use gradflow_resnet::{
-    BasicBlock, BlockOptions, Bottleneck, Downsample, NormLayer, Shortcut, ShortcutKind,
+    BasicBlock, BlockOptions, Bottleneck, Downsample, NormLayer, PadShortcut, Shortcut,
+    ShortcutKind,
 };
 use gradflow_tensor::{GradCheck, Module, Tensor, gradcheck};
 use rand::SeedableRng;
@@ -151,4 +152,17 @@ fn bottleneck_gradcheck() {
         GradCheck::default(),
     );
     assert!(report.passed, "{report}");
+}
+
+/// Option A is linear (subsample, then concatenate zeros), so its backward must be the exact
+/// transpose: the kept pixels' gradients scattered back, the padded channels' dropped.
+#[test]
+fn pad_shortcut_gradcheck() {
+    let mut rng = StdRng::seed_from_u64(4);
+    for (cin, cout, stride, h, w) in [(2, 5, 2, 5, 4), (3, 3, 2, 4, 4), (1, 4, 1, 3, 2)] {
+        let a = PadShortcut::new(cin, cout, stride);
+        let x = Tensor::randn(&[2, cin, h, w], 0.0, 1.0, &mut rng);
+        let report = gradcheck(|t| a.forward(&t[0]), &[x], GradCheck::default());
+        assert!(report.passed, "{cin}→{cout}/{stride}: {report}");
+    }
 }
