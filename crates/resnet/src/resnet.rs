@@ -140,6 +140,41 @@ impl ResNet {
             .collect()
     }
 
+    /// ‖∂L/∂θ_b‖₂ for each block b (all of the block's parameters together, projection
+    /// included), in forward order, from the gradients the last `backward` left: the
+    /// quantity of the "does the gradient reach layer 1?" experiment. A block whose
+    /// parameters have no gradient yet reports 0.
+    ///
+    /// ```
+    /// use gradflow_resnet::ResNetConfig;
+    /// use gradflow_tensor::{Module, Reduction, Tensor};
+    /// use rand::SeedableRng;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let net = ResNetConfig::resnet20(10).init(&mut rng).unwrap();
+    /// let x = Tensor::randn(&[2, 3, 8, 8], 0.0, 1.0, &mut rng);
+    /// net.forward(&x).cross_entropy(&[0, 1], Reduction::Mean, 0.0).backward();
+    /// let norms = net.block_grad_norms();
+    /// assert_eq!(norms.len(), 9);
+    /// assert_eq!(norms[0].0, "layer1.0");
+    /// assert!(norms.iter().all(|(_, g)| g.is_finite() && *g > 0.0));
+    /// ```
+    pub fn block_grad_norms(&self) -> Vec<(String, f64)> {
+        self.blocks()
+            .into_iter()
+            .map(|(name, b)| {
+                let sq: f64 = b
+                    .parameters()
+                    .iter()
+                    .filter_map(|p| p.grad())
+                    .map(|g| {
+                        g.with_data(|d| d.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>())
+                    })
+                    .sum();
+                (name, sq.sqrt())
+            })
+            .collect()
+    }
+
     /// The stem: pool(relu(bn1(conv1(x)))).
     pub fn stem(&self, x: &Tensor) -> Tensor {
         let h = relu(&self.bn1.forward(&self.conv1.forward(x)));
