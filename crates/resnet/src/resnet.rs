@@ -32,11 +32,13 @@ use crate::shortcut::kaiming_conv;
 /// normalization layer.
 ///
 /// # Shapes
-/// `[N, in_channels, H, W] → [N, num_classes]` for any H, W the strides leave ≥ 1 pixel of
-/// (ImageNet stem: H ≥ 1; every stride-2 step maps H to ⌈H/2⌉).
+/// `[N, in_channels, H, W] → [N, num_classes]` for any H, W ≥ 1: the ImageNet stem maps H to
+/// ⌊(⌊(H − 1)/2⌋ + 1 − 1)/2⌋ + 1 (7×7/2 conv, 3×3/2 pool), each later stage to ⌈H/2⌉, and the
+/// global average pool removes what is left.
 ///
 /// # Panics
-/// In `forward`, if the input is not 4-D with `in_channels` channels.
+/// In `forward`, if the input is not 4-D with `in_channels` channels, or if a BatchNorm in
+/// training mode sees a single value per channel (batch 1 with a 1×1 map, as in PyTorch).
 ///
 /// ```
 /// use gradflow_resnet::ResNetConfig;
