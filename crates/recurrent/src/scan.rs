@@ -268,10 +268,12 @@ fn backward_through_time(
         for ((a, &b), &c) in dh.iter_mut().zip(&dys_h[cur.clone()]).zip(&dh_next) {
             *a = b + c;
         }
+        flush_tiny(&mut dh);
         if lstm {
             for (a, &b) in dc.iter_mut().zip(&dys_c[cur.clone()]) {
                 *a += b;
             }
+            flush_tiny(&mut dc);
         }
         let grange = t * d.batch * gw..(t + 1) * d.batch * gw;
         step_backward(
@@ -294,6 +296,10 @@ fn backward_through_time(
             },
             &mut dh_direct,
         );
+        flush_tiny(&mut dgx[grange.clone()]);
+        if gru {
+            flush_tiny(&mut dgh[grange.clone()]);
+        }
         let g_t = if gru { &dgh[grange] } else { &dgx[grange] };
         let through_w = Tensor::from_vec(g_t.to_vec(), &[d.batch, gw]).matmul(w);
         through_w.with_data(|tw| dh_next.copy_from_slice(tw));
@@ -304,4 +310,21 @@ fn backward_through_time(
         }
     }
     (dgx, gru.then_some(dgh), dh_next, dc)
+}
+
+/// Magnitude below which a gradient in the reverse sweep is set to 0.
+///
+/// A vanishing gradient shrinks geometrically step after step and, left alone, enters the
+/// subnormal range (|g| < 1.2·10⁻³⁸), where x86 floating-point arithmetic takes microcode
+/// assists: forward + backward of the adding-problem LSTM (gradient entering at the last of
+/// 200 steps) took 1.4–2.1 s instead of 0.12–0.24 s on the shared 2-core machine. Flushing at 10⁻³⁰, far below anything that could move an
+/// f32 weight, keeps every operand of the per-step GEMM normal; larger values are untouched.
+const FLUSH_BELOW: f32 = 1e-30;
+
+fn flush_tiny(v: &mut [f32]) {
+    for x in v.iter_mut() {
+        if x.abs() < FLUSH_BELOW {
+            *x = 0.0;
+        }
+    }
 }

@@ -81,3 +81,28 @@ fn cell_state_batch_mismatch() {
 fn invalid_dropout_is_rejected() {
     Lstm::new(&RecurrentConfig::new(3, 4).with_dropout(1.5), &mut rng());
 }
+
+/// A gradient that vanishes over 60 steps (W_hh = 0.05·I, so each step scales it by
+/// ≤ 0.05) is flushed to exact zeros before it reaches the slow subnormal range: no gradient
+/// component is subnormal, and the early steps receive exactly 0.
+#[test]
+fn vanishing_gradients_are_flushed_not_subnormal() {
+    let rnn = Rnn::new(&RecurrentConfig::new(1, 2), Nonlinearity::Tanh, &mut rng());
+    for (name, p) in rnn.named_parameters() {
+        let v = match name.as_str() {
+            "weight_hh_l0" => vec![0.05, 0.0, 0.0, 0.05],
+            "weight_ih_l0" => vec![1.0, 1.0],
+            _ => vec![0.0, 0.0],
+        };
+        p.assign(&Tensor::from_vec(v, p.shape()));
+    }
+    let x = Tensor::full(&[60, 1, 1], 0.1).requires_grad_();
+    let (y, _) = rnn.forward_with(&x, None);
+    y.select(0, 59).sum_all().backward();
+    let dx = x.grad().expect("grad").to_vec();
+    assert!(
+        dx.iter().all(|g| !g.is_subnormal()),
+        "subnormal gradient in {dx:?}"
+    );
+    assert!(dx[59] > 0.5 && dx[0] == 0.0);
+}
