@@ -34,6 +34,42 @@ enum Command {
     /// Every configuration is trained at a small learning-rate sweep; the table reports the
     /// best stable rate and those that diverged.
     Vanishing(VanishingArgs),
+    /// Does the gradient reach the first block? ResNet-34/152 against their plain twins.
+    ///
+    /// Measures ‖∂L/∂W‖ of every block at initialization and after a few SGD steps, on one
+    /// batch of 224×224 images (the embedded Fashion-MNIST images, enlarged), once without
+    /// normalization (the seed's block: the skip connection alone) and once with torchvision's
+    /// BatchNorm. A residual block's Jacobian is I + ∂F/∂h, so the identity carries the signal
+    /// past every block; a plain block has only ∂F/∂h.
+    ResnetGradients(ResnetArgs),
+}
+
+#[derive(Args, Debug)]
+struct ResnetArgs {
+    /// Images in the batch.
+    #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
+    batch: usize,
+    /// Image side in pixels (a multiple of 14: the embedded images are 14×14).
+    #[arg(long, default_value_t = 224, allow_negative_numbers = true)]
+    size: usize,
+    /// SGD steps between the two measurements.
+    #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
+    steps: usize,
+    /// SGD learning rate (momentum 0.9).
+    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
+    lr: f64,
+    /// Seed for the weights.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    seed: u64,
+    /// Depths to compare, each against its plain twin (18, 34, 50, 101, 152).
+    #[arg(long, value_delimiter = ',', default_values_t = [34, 152])]
+    depths: Vec<usize>,
+    /// Normalization: none (the skip connection alone), batch (torchvision's), or both.
+    #[arg(long, default_value = "both", value_parser = ["none", "batch", "both"])]
+    norm: String,
+    /// Folder for the report files.
+    #[arg(long, default_value = "resnet-report")]
+    out: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -242,10 +278,107 @@ fn vanishing(a: VanishingArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+fn resnet_gradients(a: ResnetArgs) -> Result<(), CliError> {
+    use gradflow::resnet_gradients::{self as rg, NormChoice, Options};
+    if a.batch == 0 || a.steps == 0 {
+        return Err(CliError::Usage(
+            "--batch and --steps must be at least 1".into(),
+        ));
+    }
+    if a.size == 0 || a.size % 14 != 0 {
+        return Err(CliError::Usage(format!(
+            "--size {} must be a positive multiple of 14 (the embedded images are 14×14)",
+            a.size
+        )));
+    }
+    if !(a.lr.is_finite() && a.lr > 0.0) {
+        return Err(CliError::Usage(format!(
+            "--lr {} must be a positive, finite number",
+            a.lr
+        )));
+    }
+    let norms = match a.norm.as_str() {
+        "none" => vec![NormChoice::None],
+        "batch" => vec![NormChoice::Batch],
+        _ => vec![NormChoice::None, NormChoice::Batch],
+    };
+    if a.batch < 2 && norms.contains(&NormChoice::Batch) {
+        return Err(CliError::Usage(format!(
+            "--batch {}: BatchNorm needs at least 2 images per batch; use --batch 2 or --norm none",
+            a.batch
+        )));
+    }
+    let (mut train, _) = data::embedded_fashion_mnist();
+    if a.batch > train.len() {
+        return Err(CliError::Usage(format!(
+            "--batch {} exceeds the {} embedded images",
+            a.batch,
+            train.len()
+        )));
+    }
+    let (mean, std) = train.mean_std();
+    train.standardize(mean, std);
+    let opts = Options {
+        batch: a.batch,
+        size: a.size,
+        steps: a.steps,
+        lr: a.lr,
+        seed: a.seed,
+        depths: a.depths.clone(),
+        norms,
+    };
+    let available = memory::available();
+    for &d in &opts.depths {
+        rg::config(d, true, NormChoice::Batch, train.classes).map_err(CliError::Usage)?;
+        memory::check(
+            &format!("resnet{d} at --batch {} --size {}", a.batch, a.size),
+            rg::memory_estimate(d, a.batch, a.size),
+            available,
+            "--batch, --size or --depths",
+        )?;
+    }
+    let out = ReportDir::prepare(&a.out)?;
+    let (x, y) = rg::image_batch(&train, a.batch, a.size);
+    println!(
+        "data: {} embedded Fashion-MNIST images enlarged to {}×{}, 3 channels; {} SGD steps at lr {}",
+        a.batch, a.size, a.size, a.steps, a.lr
+    );
+    let runs: Vec<(usize, bool, NormChoice)> = opts
+        .norms
+        .iter()
+        .flat_map(|&n| {
+            opts.depths
+                .iter()
+                .flat_map(move |&d| [(d, true, n), (d, false, n)])
+        })
+        .collect();
+    let bar = progress::bar(runs.len() as u64);
+    let mut results = Vec::new();
+    for (d, residual, n) in runs {
+        bar.set_message(format!(
+            "{}{d} ({})",
+            if residual { "resnet" } else { "plain" },
+            n.name()
+        ));
+        results.push(
+            rg::measure(d, residual, n, train.classes, &x, &y, &opts).map_err(CliError::Usage)?,
+        );
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let table = rg::table(&results);
+    print!("{table}");
+    rg::write_report(&out, &opts, &results)?;
+    let dir = out.commit("gradflow resnet-gradients")?;
+    println!("report: {}", dir.join("report.md").display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Vanishing(a)) => vanishing(a),
+        Some(Command::ResnetGradients(a)) => resnet_gradients(a),
         None => vanishing(cli.vanishing),
     };
     match result {
