@@ -28,8 +28,9 @@ pub struct CellWeights<'a> {
 /// bidirectional layer). The output is in time order either way.
 ///
 /// One GEMM projects all T·B input rows; then one GEMM and one fused gate op per step; the
-/// whole scan is a single graph node whose backward is written by hand
-/// (see [`crate::scan`]'s module docs for the math).
+/// whole scan is a single graph node whose backward is written by hand: per step the gate
+/// kernel's backward and one GEMM ∂L/∂h_{t−1} = (∂L/∂gh_t)·W_hh (∂h_t/∂h_{t−1} = W_hhᵀ·diag(φ′)
+/// in Jacobian form), then ∂L/∂W_hh = Σ_t (∂L/∂gh_t)ᵀ·h_{t−1} as one GEMM over all steps.
 ///
 /// # Panics
 /// If the shapes disagree (the message names the tensor and both shapes), or if `c0` is

@@ -12,7 +12,7 @@ pub enum Nonlinearity {
     /// φ = tanh, φ′ = 1 − h² ∈ (0, 1].
     #[default]
     Tanh,
-    /// φ = relu, φ′ = [h > 0] (0 at the kink, as PyTorch).
+    /// φ = relu, φ′ = 1 where h > 0, else 0 (0 at the kink, as PyTorch).
     Relu,
 }
 
