@@ -49,7 +49,10 @@ fn the_embedded_default_tells_the_story() {
             .iter()
             .find(|(c, _)| c.name == name)
             .unwrap_or_else(|| panic!("no rung {name}"));
-        (report.verdict(runs), vanishing::best(runs).map(|r| r.heldout_accuracy))
+        (
+            report.verdict(runs),
+            vanishing::best(runs).map(|r| r.heldout_accuracy),
+        )
     };
     for name in ["sigmoid-small", "sigmoid-xavier", "sigmoid-xavier-adam"] {
         assert_eq!(verdict(name).0, "at chance", "{name} learned:\n{table}");
@@ -69,7 +72,10 @@ fn the_embedded_default_tells_the_story() {
     ] {
         let (v, acc) = verdict(name);
         assert_eq!(v, "learns", "{name}:\n{table}");
-        assert!(acc.is_some_and(|a| a > 0.30), "{name} is not clearly above chance:\n{table}");
+        assert!(
+            acc.is_some_and(|a| a > 0.30),
+            "{name} is not clearly above chance:\n{table}"
+        );
     }
     assert_eq!(verdict("exploding").0, "diverged", "{table}");
     // The backward signal at layer 1 of the small-weight sigmoid net is tiny but measured
