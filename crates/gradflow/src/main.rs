@@ -67,6 +67,10 @@ struct ResnetArgs {
     /// Normalization: none (the skip connection alone), batch (torchvision's), or both.
     #[arg(long, default_value = "both", value_parser = ["none", "batch", "both"])]
     norm: String,
+    /// Start every residual branch at zero (torchvision's zero_init_residual), so each
+    /// block starts as the identity.
+    #[arg(long)]
+    zero_init_residual: bool,
     /// Folder for the report files.
     #[arg(long, default_value = "resnet-report")]
     out: PathBuf,
@@ -326,6 +330,7 @@ fn resnet_gradients(a: ResnetArgs) -> Result<(), CliError> {
         seed: a.seed,
         depths: a.depths.clone(),
         norms,
+        zero_init_residual: a.zero_init_residual,
     };
     let available = memory::available();
     for &d in &opts.depths {
@@ -340,8 +345,13 @@ fn resnet_gradients(a: ResnetArgs) -> Result<(), CliError> {
     let out = ReportDir::prepare(&a.out)?;
     let (x, y) = rg::image_batch(&train, a.batch, a.size);
     println!(
-        "data: {} embedded Fashion-MNIST images enlarged to {}×{}, 3 channels; {} SGD steps at lr {}",
-        a.batch, a.size, a.size, a.steps, a.lr
+        "data: {} embedded Fashion-MNIST images enlarged to {}×{}, 3 channels; {} SGD steps at lr {}{}",
+        a.batch,
+        a.size,
+        a.size,
+        a.steps,
+        a.lr,
+        if a.zero_init_residual { "; residual branches zero-initialized" } else { "" }
     );
     let runs: Vec<(usize, bool, NormChoice)> = opts
         .norms

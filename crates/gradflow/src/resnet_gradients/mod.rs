@@ -49,6 +49,9 @@ pub struct Options {
     pub depths: Vec<usize>,
     /// Normalizations to run each pair with.
     pub norms: Vec<NormChoice>,
+    /// Start every residual branch at zero (torchvision's `zero_init_residual`: the last BN's
+    /// γ, or without normalization the last conv), so each block starts as the identity.
+    pub zero_init_residual: bool,
 }
 
 impl Default for Options {
@@ -61,6 +64,7 @@ impl Default for Options {
             seed: 0,
             depths: vec![34, 152],
             norms: vec![NormChoice::None, NormChoice::Batch],
+            zero_init_residual: false,
         }
     }
 }
@@ -207,7 +211,8 @@ pub fn measure(
     opts: &Options,
 ) -> Result<Measurement, String> {
     let start = Instant::now();
-    let cfg = config(depth, residual, norm, classes)?;
+    let cfg = config(depth, residual, norm, classes)?
+        .with_zero_init_residual(opts.zero_init_residual && residual);
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let net = cfg.init(&mut rng).map_err(|e| e.to_string())?;
     let params = net.parameters();
@@ -351,7 +356,7 @@ pub fn write_report(
     let md = format!(
         "# gradflow resnet-gradients report\n\n\
          {} embedded Fashion-MNIST images enlarged to {}×{} (3 channels), {} SGD steps at lr {} \
-         (momentum 0.9), seed {}.\n\n```text\n{}```\n\n\
+         (momentum 0.9), seed {}{}.\n\n```text\n{}```\n\n\
          `first@init` and `last@init` are ‖∂L/∂W‖ of the first and last residual block's \
          parameters at initialization; `first/last` their ratio (≪ 1: the gradient vanishes on \
          its way to the input, ≫ 1: it explodes); `after steps` the same ratio after training. \
@@ -362,6 +367,7 @@ pub fn write_report(
         opts.steps,
         opts.lr,
         opts.seed,
+        if opts.zero_init_residual { ", residual branches zero-initialized" } else { "" },
         table(ms)
     );
     out.write("report.md", md.as_bytes())
