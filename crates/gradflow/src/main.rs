@@ -125,7 +125,7 @@ enum CliError {
     #[error(transparent)]
     Report(#[from] vanishing::report::ReportError),
     #[error(transparent)]
-    Plot(#[from] vanishing::plots::PlotError),
+    Plot(#[from] gradflow::run::figures::PlotError),
     #[error(transparent)]
     Out(#[from] ReportDirError),
     #[error(transparent)]
@@ -275,7 +275,7 @@ fn vanishing(a: VanishingArgs) -> Result<(), CliError> {
     }
     bar.finish_and_clear();
     print!("{}", report.table());
-    let figures = vanishing::plots::write_figures(&report, out.path())?;
+    let figures = vanishing::figures::write_figures(&report, out.path())?;
     report.write(&out, &figures)?;
     let dir = out.commit("gradflow vanishing")?;
     println!("report: {}", dir.join("report.md").display());

@@ -6,8 +6,9 @@ use std::path::Path;
 
 use gradflow::data::{TeacherTask, teacher_task};
 use gradflow::diagnostics::LayerStats;
+use gradflow::run::figures::{Body, Figure, LinePanel, Look, PlotError, Series, YScale, emit};
+use gradflow::vanishing::figures::write_figures;
 use gradflow::vanishing::model::{Activation, InitScheme, MlpSpec, Norm};
-use gradflow::vanishing::plots::{PlotError, write_figures};
 use gradflow::vanishing::report::LabReport;
 use gradflow::vanishing::{self, CurvePoint, LabConfig, LabOptions, OptimizerKind, RunResult};
 
@@ -305,4 +306,66 @@ fn figures_from_a_real_lab_run() {
             cfg.name
         );
     }
+}
+
+/// The toolkit on its own: a pipeline builds a line figure from plain data (one linear and one
+/// log panel, a reference curve, a gap at a NaN) and emits it, without touching plotters or
+/// the lab.
+#[test]
+fn a_line_figure_built_through_the_public_api_is_emitted() {
+    let steps = [0.0, 10.0, 20.0, 30.0];
+    let loss = Series {
+        look: Look::nth(0),
+        points: steps.iter().map(|&s| (s, 2.3 / (1.0 + s))).collect(),
+    };
+    let mut acc = Series {
+        look: Look::nth(0),
+        points: steps.iter().map(|&s| (s, 0.1 + 0.02 * s)).collect(),
+    };
+    acc.points[2].1 = f64::NAN;
+    let target = Series {
+        look: Look::reference(),
+        points: vec![(0.0, 1e-2), (30.0, 1e-2)],
+    };
+    let panel = |title: &str, y_scale, series| LinePanel {
+        title: title.into(),
+        x_desc: "step".into(),
+        y_desc: "value".into(),
+        y_scale,
+        series,
+    };
+    let fig = Figure {
+        title: "Toolkit curves".into(),
+        size: (1000, 500),
+        body: Body::Lines {
+            panels: vec![
+                panel("loss", YScale::Log, vec![loss, target]),
+                panel("accuracy", YScale::Linear, vec![acc]),
+            ],
+            legend: vec![
+                ("toolkit-run".into(), Look::nth(0)),
+                ("target loss".into(), Look::reference()),
+            ],
+        },
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let svg = emit(&fig, dir.path(), "curves").expect("emit");
+    assert_eq!(svg, "curves.svg");
+    let figures = [(fig.title.clone(), svg)];
+    check_files(dir.path(), &figures);
+    let text = svg_text(dir.path(), "curves.svg");
+    for label in [
+        "Toolkit curves",
+        "toolkit-run",
+        "target loss",
+        "loss",
+        "accuracy",
+    ] {
+        assert!(text.contains(label), "curves.svg does not name {label}");
+    }
+    // A folder that does not exist is an error naming the file.
+    let missing = dir.path().join("missing");
+    let err = emit(&fig, &missing, "curves").expect_err("no folder");
+    assert!(matches!(err, PlotError::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("missing"), "{err}");
 }

@@ -3,6 +3,7 @@
 //! written whole or not at all.
 
 pub mod divergence;
+pub mod figures;
 pub mod memory;
 pub mod progress;
 pub mod report_dir;

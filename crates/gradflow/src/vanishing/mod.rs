@@ -3,8 +3,8 @@
 //! small learning-rate sweep and measured with the [`diagnostics`](crate::diagnostics)
 //! recorder.
 
+pub mod figures;
 pub mod model;
-pub mod plots;
 pub mod report;
 
 use std::time::Instant;
