@@ -6,7 +6,7 @@ use gradflow_tensor::Tensor;
 
 use crate::gates::CellKind;
 use crate::projection::project_inputs;
-use crate::scan::{Recurrence, scan};
+use crate::scan::{Recurrence, ScanArgs, scan};
 use crate::state::LstmState;
 
 /// The four tensors of a cell: W_ih `[G·H, I]`, W_hh `[G·H, H]`, b_ih and b_hh `[G·H]`,
@@ -63,7 +63,15 @@ pub fn recurrence(
         );
     }
     let xproj = project_inputs(x, w.w_ih, w.b_ih);
-    scan(kind, &xproj, w.w_hh, w.b_hh, h0, c0, reverse)
+    scan(ScanArgs {
+        kind,
+        xproj: &xproj,
+        w_hh: w.w_hh,
+        b_hh: w.b_hh,
+        h0,
+        c0,
+        reverse,
+    })
 }
 
 /// One step: a recurrence of length 1 (the same fused kernels).
@@ -83,7 +91,15 @@ fn step(
         );
     }
     let xproj = project_inputs(x, w.w_ih, w.b_ih).unsqueeze(0);
-    scan(kind, &xproj, w.w_hh, w.b_hh, h, c, false)
+    scan(ScanArgs {
+        kind,
+        xproj: &xproj,
+        w_hh: w.w_hh,
+        b_hh: w.b_hh,
+        h0: h,
+        c0: c,
+        reverse: false,
+    })
 }
 
 /// One Elman RNN step, h′ = φ(W_ih·x + b_ih + W_hh·h + b_hh) with φ = tanh or relu

@@ -16,7 +16,7 @@ use rand::Rng;
 
 use crate::gates::CellKind;
 use crate::projection::project_inputs;
-use crate::scan::{Recurrence, scan};
+use crate::scan::ScanArgs;
 
 /// Initialization options beyond PyTorch's default U(−1/√H, 1/√H).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -105,25 +105,29 @@ impl DirectionParams {
         }
     }
 
-    /// Run this direction over `x` `[T, B, I]`.
-    #[track_caller]
-    pub fn run(
-        &self,
+    /// The arguments of this direction's recurrence over the projected inputs `xproj`.
+    pub fn scan_args<'a>(
+        &'a self,
         kind: CellKind,
-        x: &Tensor,
-        h0: &Tensor,
-        c0: Option<&Tensor>,
+        xproj: &'a Tensor,
+        h0: &'a Tensor,
+        c0: Option<&'a Tensor>,
         reverse: bool,
-    ) -> Recurrence {
-        let xproj = project_inputs(x, &self.w_ih, self.b_ih.as_ref());
-        scan(
+    ) -> ScanArgs<'a> {
+        ScanArgs {
             kind,
-            &xproj,
-            &self.w_hh,
-            self.b_hh.as_ref(),
+            xproj,
+            w_hh: &self.w_hh,
+            b_hh: self.b_hh.as_ref(),
             h0,
             c0,
             reverse,
-        )
+        }
+    }
+
+    /// The input projection x·W_ihᵀ + b_ih of every step, `[T, B, G·H]`.
+    #[track_caller]
+    pub fn project(&self, x: &Tensor) -> Tensor {
+        project_inputs(x, &self.w_ih, self.b_ih.as_ref())
     }
 }

@@ -38,17 +38,42 @@ fn shape_error(what: &str, got: &[usize], want: &[usize], kind: CellKind) -> ! {
     )
 }
 
-/// Run the recurrence over `xproj` `[T, B, G·H]` (input projections, b_ih included).
+/// One recurrence to run: `xproj` `[T, B, G·H]` (input projections, b_ih included), the
+/// recurrent weights and the initial state.
+#[derive(Clone, Copy)]
+pub(crate) struct ScanArgs<'a> {
+    pub kind: CellKind,
+    pub xproj: &'a Tensor,
+    pub w_hh: &'a Tensor,
+    pub b_hh: Option<&'a Tensor>,
+    pub h0: &'a Tensor,
+    pub c0: Option<&'a Tensor>,
+    pub reverse: bool,
+}
+
+/// Run one recurrence and record it as one graph node.
 #[track_caller]
-pub(crate) fn scan(
-    kind: CellKind,
-    xproj: &Tensor,
-    w_hh: &Tensor,
-    b_hh: Option<&Tensor>,
-    h0: &Tensor,
-    c0: Option<&Tensor>,
-    reverse: bool,
-) -> Recurrence {
+pub(crate) fn scan(a: ScanArgs<'_>) -> Recurrence {
+    let d = check(&a);
+    if d.t_len == 0 {
+        return empty(&a, d);
+    }
+    let f = compute(&a, d);
+    finish(a, d, f)
+}
+
+/// Check the shapes (panicking with a message that names them) and return the sizes.
+#[track_caller]
+fn check(a: &ScanArgs<'_>) -> Dims {
+    let ScanArgs {
+        kind,
+        xproj,
+        w_hh,
+        b_hh,
+        h0,
+        c0,
+        reverse,
+    } = *a;
     let xs = xproj.shape().to_vec();
     if w_hh.rank() != 2 {
         shape_error("weight_hh", w_hh.shape(), &[kind.gates(), 0], kind);
@@ -75,8 +100,7 @@ pub(crate) fn scan(
     {
         shape_error("bias_hh", b.shape(), &[gw], kind);
     }
-    let lstm = kind.has_cell();
-    match (lstm, c0) {
+    match (kind.has_cell(), c0) {
         (true, Some(c)) if c.shape() != [batch, hidden] => {
             shape_error("c0", c.shape(), &[batch, hidden], kind)
         }
@@ -84,29 +108,59 @@ pub(crate) fn scan(
         (false, Some(_)) => panic!("{} recurrence: only the LSTM has a cell state", kind.name()),
         _ => {}
     }
-    if t_len == 0 {
-        return Recurrence {
-            output: Tensor::zeros(&[0, batch, hidden]),
-            h_n: h0.clone(),
-            c_n: c0.cloned(),
-        };
+    Dims {
+        kind,
+        t_len,
+        batch,
+        hidden,
+        reverse,
     }
+}
 
-    let w = w_hh.detach();
-    let b = b_hh.map(Tensor::detach);
+/// T = 0: no step runs; the final state is the initial one.
+fn empty(a: &ScanArgs<'_>, d: Dims) -> Recurrence {
+    Recurrence {
+        output: Tensor::zeros(&[0, d.batch, d.hidden]),
+        h_n: a.h0.clone(),
+        c_n: a.c0.cloned(),
+    }
+}
+
+/// What the forward sweep produced: all h_t (then all c_t for the LSTM), the saved gate
+/// activations, and the initial state as plain values.
+struct Forward {
+    y: Vec<f32>,
+    saved: Vec<f32>,
+    h0: Vec<f32>,
+    c0: Vec<f32>,
+}
+
+/// The forward sweep, on plain values: per step one GEMM gh = h_{t−1}·W_hhᵀ + b_hh (on
+/// detached tensors, so nothing is recorded) and one pass of the fused gate kernel.
+fn compute(a: &ScanArgs<'_>, d: Dims) -> Forward {
+    let Dims {
+        kind,
+        t_len,
+        batch,
+        hidden,
+        ..
+    } = d;
+    let lstm = kind.has_cell();
+    let gw = kind.gates() * hidden;
+    let w = a.w_hh.detach();
+    let b = a.b_hh.map(Tensor::detach);
     let bh = batch * hidden;
     let per_saved = kind.saved() * bh;
     let mut hs = vec![0.0f32; t_len * bh];
     let mut cs = vec![0.0f32; if lstm { t_len * bh } else { 0 }];
     let mut saved = vec![0.0f32; t_len * per_saved];
-    let h0v = h0.to_vec();
-    let c0v = c0.map(Tensor::to_vec).unwrap_or_default();
+    let h0v = a.h0.to_vec();
+    let c0v = a.c0.map(Tensor::to_vec).unwrap_or_default();
     let mut hp = h0v.clone();
     let mut cp = c0v.clone();
-    let order = move |s: usize| if reverse { t_len - 1 - s } else { s };
-    xproj.with_data(|xp| {
+    a.xproj.with_data(|xp| {
         for s in 0..t_len {
-            let t = order(s);
+            let t = d.order(s);
             let gh = Tensor::from_vec(hp.clone(), &[batch, hidden]).linear(&w, b.as_ref());
             gh.with_data(|ghd| {
                 step_forward(
@@ -133,25 +187,51 @@ pub(crate) fn scan(
             }
         }
     });
+    hs.extend_from_slice(&cs);
+    Forward {
+        y: hs,
+        saved,
+        h0: h0v,
+        c0: c0v,
+    }
+}
 
+/// Wrap the sweep's values in one output tensor and record its hand-written backward.
+fn finish(a: ScanArgs<'_>, dims: Dims, f: Forward) -> Recurrence {
+    let ScanArgs {
+        kind,
+        xproj,
+        w_hh,
+        b_hh,
+        h0,
+        c0,
+        ..
+    } = a;
+    let Dims {
+        t_len,
+        batch,
+        hidden,
+        ..
+    } = dims;
+    let lstm = kind.has_cell();
+    let gw = kind.gates() * hidden;
     // One output tensor holds everything: [2, T, B, H] (h then c) for the LSTM, else [T, B, H].
-    let (y, y_shape) = if lstm {
-        hs.extend_from_slice(&cs);
-        (hs, vec![2, t_len, batch, hidden])
+    let y_shape = if lstm {
+        vec![2, t_len, batch, hidden]
     } else {
-        (hs, vec![t_len, batch, hidden])
+        vec![t_len, batch, hidden]
     };
+    let Forward {
+        y,
+        saved,
+        h0: h0v,
+        c0: c0v,
+    } = f;
+    let w = w_hh.detach();
     let mut inputs: Vec<&Tensor> = vec![xproj, w_hh, h0];
     inputs.extend(c0);
     inputs.extend(b_hh);
     let has_bias = b_hh.is_some();
-    let dims = Dims {
-        kind,
-        t_len,
-        batch,
-        hidden,
-        reverse,
-    };
     let y = Tensor::from_vec(y, &y_shape).record("recurrence", &inputs, true, move |ctx| {
         let (dgx, dgh, dh0, dc0) = ctx.grad_output().with_data(|dy| {
             ctx.output()
@@ -178,7 +258,7 @@ pub(crate) fn scan(
         }
         grads
     });
-    let last = order(t_len - 1);
+    let last = dims.order(t_len - 1);
     if lstm {
         let (h_seq, c_seq) = (y.select(0, 0), y.select(0, 1));
         Recurrence {

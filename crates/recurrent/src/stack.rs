@@ -9,6 +9,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::gates::CellKind;
 use crate::init::{DirectionParams, RecurrentInit};
+use crate::scan::{ScanArgs, scan};
 
 /// Hyperparameters of a recurrent layer, with PyTorch's meanings and defaults
 /// (`nn.LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
@@ -221,12 +222,28 @@ impl Stack {
                 let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
                 input = input.dropout(cfg.dropout, &mut *rng);
             }
+            let states: Vec<(Tensor, Option<Tensor>)> = (0..d)
+                .map(|di| {
+                    let idx = k * d + di;
+                    let h = h0.map_or_else(|| zeros.clone(), |h| h.select(0, idx));
+                    let c = lstm.then(|| c0.map_or_else(|| zeros.clone(), |c| c.select(0, idx)));
+                    (h, c)
+                })
+                .collect();
+            let xprojs: Vec<Tensor> = layer.iter().map(|p| p.project(&input)).collect();
+            let args: Vec<ScanArgs<'_>> = layer
+                .iter()
+                .zip(&xprojs)
+                .zip(&states)
+                .enumerate()
+                .map(|(di, ((p, xp), (h, c)))| p.scan_args(self.kind, xp, h, c.as_ref(), di == 1))
+                .collect();
+            // The directions run in turn: their GEMMs already use every core, and running the
+            // two sweeps side by side on two threads measured no faster (bidirectional
+            // LSTM 128→256, B 32, T 100, forward: 137–201 ms side by side, 120–136 ms in turn).
+            let results: Vec<_> = args.into_iter().map(scan).collect();
             let mut outs = Vec::with_capacity(d);
-            for (di, p) in layer.iter().enumerate() {
-                let idx = k * d + di;
-                let h = h0.map_or_else(|| zeros.clone(), |h| h.select(0, idx));
-                let c = lstm.then(|| c0.map_or_else(|| zeros.clone(), |c| c.select(0, idx)));
-                let r = p.run(self.kind, &input, &h, c.as_ref(), di == 1);
+            for r in results {
                 outs.push(r.output);
                 h_n.push(r.h_n);
                 c_n.extend(r.c_n);

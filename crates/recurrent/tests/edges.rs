@@ -106,3 +106,18 @@ fn vanishing_gradients_are_flushed_not_subnormal() {
     );
     assert!(dx[59] > 0.5 && dx[0] == 0.0);
 }
+
+/// A bidirectional layer records nothing under `no_grad`, and records both directions
+/// otherwise.
+#[test]
+fn bidirectional_layer_respects_no_grad() {
+    let gru = Gru::new(
+        &RecurrentConfig::new(3, 4).with_bidirectional(true),
+        &mut rng(),
+    );
+    let x = Tensor::ones(&[5, 2, 3]).requires_grad_();
+    let (y, h) = gradflow_tensor::no_grad(|| gru.forward_with(&x, None));
+    assert!(!y.requires_grad() && !h.requires_grad());
+    let (y, _) = gru.forward_with(&x, None);
+    assert!(y.requires_grad());
+}
