@@ -48,5 +48,6 @@ pub use pixels::Image;
 pub use rng::SampleRng;
 pub use transforms::{
     CenterCrop, Compose, Normalize, RandomCrop, RandomHorizontalFlip, RandomResizedCrop, Resize,
-    TensorImage, ToTensor, Transform, crop, hflip, pad, resize, resized_crop, shorter_side_size,
+    TensorImage, ToTensor, Transform, crop, hflip, pad, resize, resize_pil, resized_crop,
+    shorter_side_size,
 };

@@ -17,7 +17,7 @@
 
 use gradflow_data::{
     CenterCrop, Image, Normalize, RandomCrop, Resize, SampleRng, ToTensor, Transform, crop, hflip,
-    pad, resized_crop,
+    pad, resize, resize_pil, resized_crop, shorter_side_size,
 };
 use gradflow_test_support::{Fixture, fixture};
 
@@ -166,4 +166,47 @@ fn to_tensor_normalize_matches_torchvision() {
         .fold(0f32, f32::max);
     println!("to_tensor_normalize: max |Δ| = {worst:e}");
     assert!(worst <= 1e-6, "max |Δ| = {worst}");
+}
+
+#[test]
+fn the_scalar_pil_port_reproduces_pil_exactly() {
+    // resize_pil is PIL's ImagingResample transcribed (22-bit fixed point, horizontal pass
+    // first, round half up): it should land on PIL's bytes exactly.
+    let fx = fixture!("image_transforms");
+    let img = image(&fx, "image");
+    let (h, w) = shorter_side_size(img.height(), img.width(), fx.cfg_usize("resize"));
+    let ours = resize_pil(&img, h, w).unwrap();
+    assert_eq!(max_u8_diff("resize_pil", &ours, &image(&fx, "resize")), 0);
+    let b = cfg_list(&fx, "crop_box");
+    let boxed = crop(&img, b[0] as i64, b[1] as i64, b[2] as usize, b[3] as usize);
+    let ours = resize_pil(&boxed, 16, 16).unwrap();
+    assert_eq!(
+        max_u8_diff("resized_crop_pil", &ours, &image(&fx, "resized_crop")),
+        0
+    );
+}
+
+#[test]
+fn fast_image_resize_stays_within_one_of_the_pil_port_on_many_sizes() {
+    // Down- and up-scaling, grey and RGB, odd sizes: the SIMD resizer and the PIL port may
+    // round differently (different fixed-point precision) but never by more than 1.
+    let mut rng = SampleRng::new(3);
+    let mut worst = 0u8;
+    let (mut differ, mut total) = (0usize, 0usize);
+    for case in 0..40 {
+        let c = if case % 2 == 0 { 3 } else { 1 };
+        let (ih, iw) = (1 + rng.below(90) as usize, 1 + rng.below(90) as usize);
+        let (oh, ow) = (1 + rng.below(70) as usize, 1 + rng.below(70) as usize);
+        let data = (0..ih * iw * c).map(|_| rng.below(256) as u8).collect();
+        let img = Image::new(iw, ih, c, data).unwrap();
+        let a = resize(&img, oh, ow).unwrap();
+        let b = resize_pil(&img, oh, ow).unwrap();
+        for (x, y) in a.as_bytes().iter().zip(b.as_bytes()) {
+            worst = worst.max(x.abs_diff(*y));
+            differ += usize::from(x != y);
+            total += 1;
+        }
+    }
+    println!("fast_image_resize vs PIL port: max |Δ| = {worst}, {differ} of {total} bytes differ");
+    assert!(worst <= 1);
 }

@@ -29,7 +29,7 @@ use std::fmt;
 pub use crop::{CenterCrop, RandomCrop, crop, pad};
 pub use flip::{RandomHorizontalFlip, hflip};
 pub use random_resized_crop::{RandomResizedCrop, resized_crop};
-pub use resize::{Resize, resize, shorter_side_size};
+pub use resize::{Resize, resize, resize_pil, shorter_side_size};
 pub use tensor::{Normalize, TensorImage, ToTensor};
 
 use crate::{DataError, Image, SampleRng};

@@ -112,3 +112,107 @@ impl Transform for Resize {
         self.resize(&img)
     }
 }
+
+/// PIL's fixed-point precision for 8-bit resampling: 32 − 8 − 2 bits.
+const PRECISION_BITS: u32 = 22;
+
+/// One output pixel's window: the first input index and its fixed-point weights.
+struct Taps {
+    start: usize,
+    weights: Vec<i32>,
+}
+
+/// PIL's `precompute_coeffs` + `normalize_coeffs_8bpc` for the triangle filter along one
+/// axis: output i is centred at `(i + 0.5)·s`, the filter is stretched by `max(s, 1)`, weights
+/// are normalised in f64 and rounded to 22-bit fixed point.
+fn pil_taps(in_size: usize, out_size: usize) -> Vec<Taps> {
+    let scale = in_size as f64 / out_size as f64;
+    let filterscale = scale.max(1.0);
+    let support = filterscale; // bilinear support 1.0, stretched
+    let ss = 1.0 / filterscale;
+    (0..out_size)
+        .map(|xx| {
+            let center = (xx as f64 + 0.5) * scale;
+            let xmin = ((center - support + 0.5) as i64).max(0) as usize;
+            let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
+            let w: Vec<f64> = (xmin..xmax)
+                .map(|x| (1.0 - ((x as f64 - center + 0.5) * ss).abs()).max(0.0))
+                .collect();
+            let total: f64 = w.iter().sum();
+            let weights = w
+                .iter()
+                .map(|&k| {
+                    let k = if total != 0.0 { k / total } else { k };
+                    let f = k * f64::from(1u32 << PRECISION_BITS);
+                    (if f >= 0.0 { f + 0.5 } else { f - 0.5 }) as i32
+                })
+                .collect();
+            Taps {
+                start: xmin,
+                weights,
+            }
+        })
+        .collect()
+}
+
+/// PIL's `clip8`: round-half-up from the fixed-point sum, clamped to [0, 255].
+fn clip8(acc: i64) -> u8 {
+    (acc >> PRECISION_BITS).clamp(0, 255) as u8
+}
+
+/// A scalar port of PIL's `ImagingResample` (bilinear, 8 bits per channel): horizontal pass
+/// first into an 8-bit intermediate, then vertical, each a fixed-point convolution with the
+/// taps of [`pil_taps`]. Kept as the reference that [`resize`] is measured against (and as a
+/// fallback bit-exact with PIL); [`resize`] is the SIMD path.
+///
+/// # Errors
+/// [`DataError::Config`] when a size is 0.
+pub fn resize_pil(img: &Image, height: usize, width: usize) -> Result<Image, DataError> {
+    let (iw, ih, c) = (img.width(), img.height(), img.channels());
+    if width == 0 || height == 0 || iw == 0 || ih == 0 {
+        return Err(DataError::Config(format!(
+            "resize: {ih}×{iw} → {height}×{width}: sizes must be positive"
+        )));
+    }
+    if (width, height) == (iw, ih) {
+        return Ok(img.clone());
+    }
+    let src = img.as_bytes();
+    let half = 1i64 << (PRECISION_BITS - 1);
+    // Horizontal pass (skipped when the width is unchanged, as PIL does).
+    let (mid, mw) = if width != iw {
+        let taps = pil_taps(iw, width);
+        let mut mid = vec![0u8; ih * width * c];
+        for y in 0..ih {
+            let row = &src[y * iw * c..(y + 1) * iw * c];
+            for (x, t) in taps.iter().enumerate() {
+                for ch in 0..c {
+                    let mut acc = half;
+                    for (k, &w) in t.weights.iter().enumerate() {
+                        acc += i64::from(row[(t.start + k) * c + ch]) * i64::from(w);
+                    }
+                    mid[(y * width + x) * c + ch] = clip8(acc);
+                }
+            }
+        }
+        (mid, width)
+    } else {
+        (src.to_vec(), iw)
+    };
+    if height == ih {
+        return Ok(Image::from_parts(mw, ih, c, mid));
+    }
+    let taps = pil_taps(ih, height);
+    let stride = mw * c;
+    let mut out = vec![0u8; height * stride];
+    for (y, t) in taps.iter().enumerate() {
+        for i in 0..stride {
+            let mut acc = half;
+            for (k, &w) in t.weights.iter().enumerate() {
+                acc += i64::from(mid[(t.start + k) * stride + i]) * i64::from(w);
+            }
+            out[y * stride + i] = clip8(acc);
+        }
+    }
+    Ok(Image::from_parts(mw, height, c, out))
+}
