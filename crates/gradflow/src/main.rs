@@ -130,6 +130,8 @@ enum CliError {
     Out(#[from] ReportDirError),
     #[error(transparent)]
     Memory(#[from] memory::MemoryError),
+    #[error(transparent)]
+    ResnetReport(#[from] gradflow::resnet_gradients::ReportError),
 }
 
 fn validate(a: &VanishingArgs) -> Result<(), CliError> {

@@ -30,7 +30,19 @@ use rand::rngs::StdRng;
 use serde::Serialize;
 
 use crate::data::Dataset;
+use crate::run::figures::{Body, Figure, LinePanel, Look, PlotError, Series, YScale, emit};
 use crate::run::{DivergenceGuard, ReportDir, ReportDirError};
+
+/// The report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A file of the folder.
+    #[error(transparent)]
+    Dir(#[from] ReportDirError),
+    /// The figure.
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+}
 
 /// What to measure.
 #[derive(Clone, Debug, Serialize)]
@@ -336,15 +348,70 @@ pub fn memory_estimate(depth: usize, batch: usize, size: usize) -> f64 {
     3.0 * 4.0 * params + 3.0 * per_image_224 * pixels * batch as f64
 }
 
-/// Write results.json, blocks.csv and report.md into the report folder.
+/// The figure: ‖∂L/∂W‖ per block (log scale, block 1 next to the input), one panel per
+/// normalization, a solid line per residual net and a dashed one per plain twin, at
+/// initialization (left) and after the SGD steps (right).
+pub fn figure(ms: &[Measurement]) -> Figure {
+    let mut legend = Vec::new();
+    let mut panels = Vec::new();
+    let models: Vec<(usize, bool)> = {
+        let mut v: Vec<(usize, bool)> = ms.iter().map(|m| (m.depth, m.residual)).collect();
+        v.sort_by_key(|&(d, r)| (d, !r));
+        v.dedup();
+        v
+    };
+    let look = |depth: usize, residual: bool| {
+        let i = models.iter().position(|&(d, _)| d == depth).unwrap_or(0);
+        Look {
+            dashed: !residual,
+            ..Look::nth(i)
+        }
+    };
+    for &(d, r) in &models {
+        let name = format!("{}{d}", if r { "resnet" } else { "plain" });
+        legend.push((name, look(d, r)));
+    }
+    let mut norms: Vec<NormChoice> = ms.iter().map(|m| m.norm).collect();
+    norms.dedup();
+    for norm in norms {
+        for (when, pick) in [
+            ("at initialization", (|m: &Measurement| m.init.clone()) as fn(&Measurement) -> Vec<f64>),
+            ("after the SGD steps", |m: &Measurement| m.trained.clone()),
+        ] {
+            let series = ms
+                .iter()
+                .filter(|m| m.norm == norm)
+                .map(|m| Series {
+                    look: look(m.depth, m.residual),
+                    points: pick(m)
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &g)| ((i + 1) as f64, g))
+                        .collect(),
+                })
+                .collect();
+            panels.push(LinePanel {
+                title: format!("norm: {}, {when}", norm.name()),
+                x_desc: "block (1 = next to the input)".into(),
+                y_desc: "‖∂L/∂W_block‖ (log scale)".into(),
+                y_scale: YScale::Log,
+                series,
+            });
+        }
+    }
+    let width = 290 + 420 * panels.len().max(1) as u32;
+    Figure {
+        title: "Gradient norm per residual block: skip connections vs plain twins".into(),
+        size: (width, 520),
+        body: Body::Lines { panels, legend },
+    }
+}
+
+/// Write results.json, blocks.csv, the figure and report.md into the report folder.
 ///
 /// # Errors
-/// The folder's write error, naming the file.
-pub fn write_report(
-    out: &ReportDir,
-    opts: &Options,
-    ms: &[Measurement],
-) -> Result<(), ReportDirError> {
+/// The folder's or the figure's write error, naming the file.
+pub fn write_report(out: &ReportDir, opts: &Options, ms: &[Measurement]) -> Result<(), ReportError> {
     let json = serde_json::json!({ "options": opts, "measurements": ms });
     out.write(
         "results.json",
@@ -353,6 +420,8 @@ pub fn write_report(
             .as_bytes(),
     )?;
     out.write("blocks.csv", blocks_csv(ms).as_bytes())?;
+    let fig = figure(ms);
+    let svg = emit(&fig, out.path(), "block_grad_norms")?;
     let md = format!(
         "# gradflow resnet-gradients report\n\n\
          {} embedded Fashion-MNIST images enlarged to {}×{} (3 channels), {} SGD steps at lr {} \
@@ -360,7 +429,7 @@ pub fn write_report(
          `first@init` and `last@init` are ‖∂L/∂W‖ of the first and last residual block's \
          parameters at initialization; `first/last` their ratio (≪ 1: the gradient vanishes on \
          its way to the input, ≫ 1: it explodes); `after steps` the same ratio after training. \
-         `blocks.csv` has every block; `results.json` everything.\n",
+         `blocks.csv` has every block; `results.json` everything.\n\n![{}]({})\n",
         opts.batch,
         opts.size,
         opts.size,
@@ -368,9 +437,12 @@ pub fn write_report(
         opts.lr,
         opts.seed,
         if opts.zero_init_residual { ", residual branches zero-initialized" } else { "" },
-        table(ms)
+        table(ms),
+        fig.title,
+        svg
     );
-    out.write("report.md", md.as_bytes())
+    out.write("report.md", md.as_bytes())?;
+    Ok(())
 }
 
 /// One CSV row per (network, block): the block's ‖∂L/∂W‖ at initialization and after training.
