@@ -7,18 +7,16 @@
 //! torch.nn.utils.clip_grad_value_(params, 0.1, foreach=False)
 //! ```
 
-mod common;
-
-use common::{Fixture, assert_close};
 use gradflow_clipping::{NormType, clip_grad_norm, clip_grad_value};
 use gradflow_tensor::Tensor;
+use gradflow_test_support::{Fixture, assert_slice_close, fixture};
 
 fn params_from(fx: &Fixture) -> Vec<Tensor> {
     (0..4)
         .map(|k| {
-            let (shape, g) = fx.get(&format!("g{k}"));
-            let p = Tensor::zeros(shape).requires_grad_();
-            p.set_grad(Some(Tensor::from_vec(g.clone(), shape)));
+            let key = format!("g{k}");
+            let p = Tensor::zeros(fx.shape(&key)).requires_grad_();
+            p.set_grad(Some(fx.tensor(&key)));
             p
         })
         .collect()
@@ -26,13 +24,13 @@ fn params_from(fx: &Fixture) -> Vec<Tensor> {
 
 fn check_clipped(fx: &Fixture, params: &[Tensor], name: &str) {
     for (k, p) in params.iter().enumerate() {
-        let (shape, expected) = fx.get(&format!("clipped.g{k}"));
+        let key = format!("clipped.g{k}");
         let g = p.grad().expect("gradient kept");
-        assert_eq!(g.shape(), shape.as_slice());
-        assert_close(
+        assert_eq!(g.shape(), fx.shape(&key));
+        assert_slice_close(
             &format!("{name} clipped.g{k}"),
             &g.to_vec(),
-            expected,
+            fx.values(&key),
             1e-6,
             1e-7,
         );
@@ -40,15 +38,13 @@ fn check_clipped(fx: &Fixture, params: &[Tensor], name: &str) {
 }
 
 fn norm_case(name: &str) {
-    let fx = Fixture::load(name);
-    let max_norm = fx.config["max_norm"].as_f64().unwrap() as f32;
-    let norm_type = match &fx.config["norm_type"] {
-        serde_json::Value::String(s) if s == "inf" => f32::INFINITY,
-        v => v.as_f64().unwrap() as f32,
-    };
+    let fx = fixture!(name);
+    let max_norm = fx.cfg_f32("max_norm");
+    // `"inf"` in the file reads as f32::INFINITY.
+    let norm_type = fx.cfg_f32("norm_type");
     let params = params_from(&fx);
     let total = clip_grad_norm(&params, max_norm, norm_type);
-    let expected = fx.get("total_norm").1[0];
+    let expected = fx.values("total_norm")[0];
     assert!(
         (total - expected).abs() <= 1e-6 * expected,
         "{name}: total_norm {total}, PyTorch {expected}"
@@ -74,7 +70,7 @@ fn clip_norm_l1_matches_pytorch() {
 #[test]
 fn clip_norm_below_threshold_is_exactly_unchanged() {
     norm_case("clip_norm_below");
-    let fx = Fixture::load("clip_norm_below");
+    let fx = fixture!("clip_norm_below");
     let params = params_from(&fx);
     clip_grad_norm(&params, 100.0, NormType::L2);
     for (k, p) in params.iter().enumerate() {
@@ -86,8 +82,7 @@ fn clip_norm_below_threshold_is_exactly_unchanged() {
             .map(|v| v.to_bits())
             .collect();
         let want: Vec<u32> = fx
-            .get(&format!("g{k}"))
-            .1
+            .values(&format!("g{k}"))
             .iter()
             .map(|v| v.to_bits())
             .collect();
@@ -97,8 +92,8 @@ fn clip_norm_below_threshold_is_exactly_unchanged() {
 
 #[test]
 fn clip_value_matches_pytorch() {
-    let fx = Fixture::load("clip_value");
-    let cv = fx.config["clip_value"].as_f64().unwrap() as f32;
+    let fx = fixture!("clip_value");
+    let cv = fx.cfg_f32("clip_value");
     let params = params_from(&fx);
     clip_grad_value(&params, cv);
     check_clipped(&fx, &params, "clip_value");

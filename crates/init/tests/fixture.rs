@@ -6,45 +6,20 @@
 //! `fan_in_i, fan_out_i = torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape_i))`,
 //! with `param` and `shape_i` in the `config` metadata (`config.gains`, `config.fans`).
 
-use gradflow_init::{Nonlinearity, calculate_gain, fan_in_and_fan_out};
-use safetensors::{Dtype, SafeTensors};
-use serde_json::Value;
 use std::collections::BTreeSet;
 
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/init_gains.safetensors"
-);
+use gradflow_init::{Nonlinearity, calculate_gain, fan_in_and_fan_out};
+use gradflow_test_support::{Fixture, fixture};
+use serde_json::Value;
 
-struct Fixture {
-    bytes: Vec<u8>,
+fn load() -> Fixture {
+    fixture!("init_gains")
 }
 
-impl Fixture {
-    fn load() -> Fixture {
-        let bytes = std::fs::read(FIXTURE).unwrap_or_else(|e| panic!("read {FIXTURE}: {e}"));
-        Fixture { bytes }
-    }
-
-    fn tensors(&self) -> SafeTensors<'_> {
-        SafeTensors::deserialize(&self.bytes).expect("valid safetensors")
-    }
-
-    fn config(&self) -> Value {
-        let (_, meta) = SafeTensors::read_metadata(&self.bytes).expect("header");
-        let meta = meta.metadata().as_ref().expect("__metadata__");
-        serde_json::from_str(&meta["config"]).expect("config is JSON")
-    }
-
-    /// The single f32 value of a `[1]` tensor.
-    fn scalar(&self, name: &str) -> f32 {
-        let st = self.tensors();
-        let view = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(view.dtype(), Dtype::F32, "{name}");
-        assert_eq!(view.shape(), &[1], "{name}");
-        let b = view.data();
-        f32::from_le_bytes([b[0], b[1], b[2], b[3]])
-    }
+/// The single value of a `[1]` tensor.
+fn scalar(fx: &Fixture, name: &str) -> f32 {
+    assert_eq!(fx.shape(name), &[1], "{name}");
+    fx.values(name)[0]
 }
 
 /// PyTorch's nonlinearity string (and parameter) as our enum.
@@ -64,14 +39,14 @@ fn nonlinearity(name: &str, param: &Value) -> Nonlinearity {
 
 #[test]
 fn every_gain_matches_pytorch() {
-    let fx = Fixture::load();
-    let config = fx.config();
+    let fx = load();
+    let config = &fx.config;
     let gains = config["gains"].as_object().expect("config.gains");
     assert_eq!(gains.len(), 8, "the fixture has 8 gains");
     for (key, case) in gains {
         let nl = nonlinearity(case["nonlinearity"].as_str().expect("name"), &case["param"]);
         let got = calculate_gain(nl);
-        let want_f32 = fx.scalar(key);
+        let want_f32 = scalar(&fx, key);
         let want_f64 = case["value_f64"].as_f64().expect("value_f64");
         // Both sides round the same f64 to f32; the leaky slope 0.2 is 0.2f32 here, which
         // moves the gain by ~1e-9 relative, far below one f32 ulp (6e-8).
@@ -88,8 +63,8 @@ fn every_gain_matches_pytorch() {
 
 #[test]
 fn every_fan_pair_matches_pytorch() {
-    let fx = Fixture::load();
-    let config = fx.config();
+    let fx = load();
+    let config = &fx.config;
     let fans = config["fans"].as_object().expect("config.fans");
     assert_eq!(fans.len(), 4, "the fixture has 4 fan pairs");
     for (i, case) in fans {
@@ -103,12 +78,12 @@ fn every_fan_pair_matches_pytorch() {
         // Fans are small integers, exact in f32.
         assert_eq!(
             fan_in as f32,
-            fx.scalar(&format!("fan_in_{i}")),
+            scalar(&fx, &format!("fan_in_{i}")),
             "fan_in of {shape:?}"
         );
         assert_eq!(
             fan_out as f32,
-            fx.scalar(&format!("fan_out_{i}")),
+            scalar(&fx, &format!("fan_out_{i}")),
             "fan_out of {shape:?}"
         );
         assert_eq!(Some(fan_in as u64), case["fan_in"].as_u64(), "{shape:?}");
@@ -119,8 +94,8 @@ fn every_fan_pair_matches_pytorch() {
 /// Every tensor in the file is covered by one of the two tests above.
 #[test]
 fn every_tensor_is_checked() {
-    let fx = Fixture::load();
-    let config = fx.config();
+    let fx = load();
+    let config = &fx.config;
     let mut expected: BTreeSet<String> = config["gains"]
         .as_object()
         .expect("gains")
@@ -131,6 +106,6 @@ fn every_tensor_is_checked() {
         expected.insert(format!("fan_in_{i}"));
         expected.insert(format!("fan_out_{i}"));
     }
-    let names: BTreeSet<String> = fx.tensors().names().iter().map(|s| s.to_string()).collect();
+    let names: BTreeSet<String> = fx.keys_with_prefix("").into_iter().collect();
     assert_eq!(names, expected);
 }

@@ -10,40 +10,15 @@
 //! - `statedict_small_io.safetensors`: `x` `[2,3,8,8]` and `y = model.eval()(x)` `[2,5]`.
 //! - `conv2d_3x3_p1`, `conv2d_7x7_s2_p3`: `x w b gy y dx dw db` for `F.conv2d`.
 
-use std::path::PathBuf;
-
-use gradflow_layers::checkpoint::{load, read_metadata, read_tensors, save};
+use gradflow_layers::checkpoint::{load, read_tensors, save};
 use gradflow_layers::{
     AdaptiveAvgPool2d, Conv2d, Conv2dConfig, Flatten, LinearConfig, LoadMode, Module, Scope,
     Sequential,
 };
 use gradflow_tensor::{Conv2dParams, Tensor};
+use gradflow_test_support::{assert_close, fixture};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-fn tensors(name: &str) -> std::collections::HashMap<String, Tensor> {
-    read_tensors(fixture(name)).unwrap().into_iter().collect()
-}
-
-fn assert_close(what: &str, got: &Tensor, want: &Tensor, atol: f32, rtol: f32) -> f32 {
-    assert_eq!(got.shape(), want.shape(), "{what}: shapes");
-    let mut worst = 0.0f32;
-    for (i, (a, b)) in got.to_vec().iter().zip(want.to_vec()).enumerate() {
-        let err = (a - b).abs();
-        assert!(
-            err <= atol + rtol * b.abs(),
-            "{what}[{i}]: got {a}, PyTorch {b}"
-        );
-        worst = worst.max(err);
-    }
-    worst
-}
 
 /// Test-only eval-mode BatchNorm2d: y = (x − μ) / √(σ² + ε) · γ + β per channel, with the
 /// running statistics. BatchNorm proper (training mode, statistics updates) belongs to the
@@ -110,21 +85,15 @@ fn small_model(seed: u64, eps: f32) -> Sequential {
 
 #[test]
 fn pytorch_state_dict_loads_strictly_and_reproduces_eval_output() {
-    let meta = read_metadata(fixture("statedict_small.safetensors")).unwrap();
-    let config: serde_json::Value = serde_json::from_str(&meta["config"]).unwrap();
+    let sd = fixture!("statedict_small");
     assert_eq!(
-        config["architecture"],
+        sd.config["architecture"],
         "nn.Sequential(Conv2d(3,4,3,padding=1), BatchNorm2d(4), ReLU(), AdaptiveAvgPool2d(1), Flatten(), Linear(4,5))"
     );
-    let eps = config["bn_eps"].as_f64().unwrap() as f32;
+    let eps = sd.cfg_f32("bn_eps");
 
     let mut model = small_model(0, eps);
-    let report = load(
-        &model,
-        fixture("statedict_small.safetensors"),
-        LoadMode::Strict,
-    )
-    .unwrap();
+    let report = load(&model, sd.path(), LoadMode::Strict).unwrap();
     assert_eq!(
         report.loaded,
         [
@@ -142,10 +111,10 @@ fn pytorch_state_dict_loads_strictly_and_reproduces_eval_output() {
     assert!(report.is_exact());
 
     model.eval();
-    let io = tensors("statedict_small_io.safetensors");
-    let y = model.forward(&io["x"]);
-    let worst = assert_close("y", &y, &io["y"], 1e-5, 1e-5);
-    eprintln!("statedict_small eval output: max |Δ| = {worst:e}");
+    let io = fixture!("statedict_small_io");
+    let y = model.forward(&io.tensor("x"));
+    let worst = assert_close("y", &y, &io.tensor("y"), 1e-5, 1e-5);
+    eprintln!("statedict_small eval output: max |Δ| = {:e}", worst.abs);
 }
 
 #[test]
@@ -158,12 +127,8 @@ fn loading_pytorch_linear_only_non_strict() {
         head.push(Flatten::new());
     }
     head.push(LinearConfig::new(4, 5).init(&mut rng));
-    let report = load(
-        &head,
-        fixture("statedict_small.safetensors"),
-        LoadMode::NonStrict,
-    )
-    .unwrap();
+    let sd = fixture!("statedict_small");
+    let report = load(&head, sd.path(), LoadMode::NonStrict).unwrap();
     assert_eq!(report.loaded, ["5.weight", "5.bias"]);
     assert_eq!(
         report.unexpected,
@@ -176,23 +141,22 @@ fn loading_pytorch_linear_only_non_strict() {
             "1.weight"
         ]
     );
-    let sd = tensors("statedict_small.safetensors");
-    assert_eq!(head.state_dict()[0].1.to_vec(), sd["5.weight"].to_vec());
+    assert_eq!(head.state_dict()[0].1.to_vec(), sd.values("5.weight"));
 }
 
 #[test]
 fn pytorch_checkpoint_survives_our_save_bit_exactly() {
     let a = small_model(0, 1e-5);
-    load(&a, fixture("statedict_small.safetensors"), LoadMode::Strict).unwrap();
+    let theirs = fixture!("statedict_small");
+    load(&a, theirs.path(), LoadMode::Strict).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("resaved.safetensors");
     save(&a, &path).unwrap();
     let ours = tensors_at(&path);
-    let theirs = tensors("statedict_small.safetensors");
     assert_eq!(ours.len(), 8);
+    let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     for (name, t) in &ours {
-        let bits = |t: &Tensor| t.to_vec().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(t), bits(&theirs[name]), "{name}");
+        assert_eq!(bits(&t.to_vec()), bits(theirs.values(name)), "{name}");
     }
 }
 
@@ -201,25 +165,25 @@ fn tensors_at(path: &std::path::Path) -> Vec<(String, Tensor)> {
 }
 
 fn conv_fixture(name: &str, params: Conv2dParams, has_bias: bool) {
-    let f = tensors(&format!("{name}.safetensors"));
-    let w = f["w"].clone().requires_grad_();
-    let b = has_bias.then(|| f["b"].clone().requires_grad_());
-    let x = f["x"].clone().requires_grad_();
+    let f = fixture!(name);
+    let w = f.tensor("w").requires_grad_();
+    let b = has_bias.then(|| f.tensor("b").requires_grad_());
+    let x = f.tensor("x").requires_grad_();
     let conv = Conv2d::from_tensors(w.clone(), b.clone(), params);
     let y = conv.forward(&x);
-    assert_close(&format!("{name} y"), &y, &f["y"], 1e-4, 1e-4);
-    y.backward_with(&f["gy"]);
+    assert_close(&format!("{name} y"), &y, &f.tensor("y"), 1e-4, 1e-4);
+    y.backward_with(&f.tensor("gy"));
     assert_close(
         &format!("{name} dx"),
         &x.grad().unwrap(),
-        &f["dx"],
+        &f.tensor("dx"),
         1e-4,
         1e-4,
     );
     assert_close(
         &format!("{name} dw"),
         &w.grad().unwrap(),
-        &f["dw"],
+        &f.tensor("dw"),
         1e-4,
         1e-4,
     );
@@ -227,7 +191,7 @@ fn conv_fixture(name: &str, params: Conv2dParams, has_bias: bool) {
         assert_close(
             &format!("{name} db"),
             &b.grad().unwrap(),
-            &f["db"],
+            &f.tensor("db"),
             1e-4,
             1e-4,
         );
@@ -237,8 +201,7 @@ fn conv_fixture(name: &str, params: Conv2dParams, has_bias: bool) {
 #[test]
 fn conv2d_layer_matches_pytorch() {
     for name in ["conv2d_3x3_p1", "conv2d_7x7_s2_p3"] {
-        let meta = read_metadata(fixture(&format!("{name}.safetensors"))).unwrap();
-        let c: serde_json::Value = serde_json::from_str(&meta["config"]).unwrap();
+        let c = fixture!(name).config;
         let get = |k: &str| c[k].as_u64().unwrap_or(1) as usize;
         let params = Conv2dParams::new(get("stride"), get("padding"), get("dilation"))
             .with_groups(get("groups"));

@@ -4,9 +4,10 @@
 
 mod common;
 
-use common::{assert_close, batch_norm_ref, group_norm_ref, layer_norm_ref};
+use common::{batch_norm_ref, group_norm_ref, layer_norm_ref};
 use gradflow_normalization::{batch_norm, group_norm, instance_norm, layer_norm};
 use gradflow_tensor::{GradCheck, Tensor, gradcheck};
+use gradflow_test_support::assert_close;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 

@@ -98,6 +98,18 @@ pub fn log_range(ys: impl Iterator<Item = f64>) -> (f64, f64) {
 /// A range for a linear axis holding the finite `vs`, padded by 5% (±0.5 if flat);
 /// (0, 1) when there is none.
 pub fn lin_range(vs: impl Iterator<Item = f64>) -> (f64, f64) {
+    span(vs, 0.05)
+}
+
+/// The span of the finite `xs`, unpadded (layer indices and steps start at round numbers);
+/// ±0.5 around a single value, (0, 1) when there is none.
+pub fn x_range(xs: impl Iterator<Item = f64>) -> (f64, f64) {
+    span(xs, 0.0)
+}
+
+/// [min, max] of the finite `vs` widened by `pad`·(max − min) on each side; ±0.5 around a
+/// single value (a zero-width axis cannot be drawn), (0, 1) when there is none.
+fn span(vs: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
     let (lo, hi) = vs
         .filter(|v| v.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
@@ -108,25 +120,8 @@ pub fn lin_range(vs: impl Iterator<Item = f64>) -> (f64, f64) {
     } else if hi - lo < 1e-12 {
         (lo - 0.5, hi + 0.5)
     } else {
-        let pad = 0.05 * (hi - lo);
+        let pad = pad * (hi - lo);
         (lo - pad, hi + pad)
-    }
-}
-
-/// The span of the finite `xs`, unpadded (layer indices and steps start at round numbers);
-/// ±0.5 around a single value, (0, 1) when there is none.
-pub fn x_range(xs: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = xs
-        .filter(|x| x.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
-            (lo.min(x), hi.max(x))
-        });
-    if lo > hi {
-        (0.0, 1.0)
-    } else if hi - lo < 1e-12 {
-        (lo - 0.5, hi + 0.5)
-    } else {
-        (lo, hi)
     }
 }
 
