@@ -147,7 +147,10 @@ fn compute(a: &ScanArgs<'_>, d: Dims) -> Forward {
     } = d;
     let lstm = kind.has_cell();
     let gw = kind.gates() * hidden;
-    let w = a.w_hh.detach();
+    // W_hh as a view of a contiguous copy of W_hhᵀ `[H, G·H]`: the per-step GEMM then reads
+    // its right operand row-major, which the GEMM kernel handles 1.75× faster than W_hh's own
+    // transposed layout (B = 32, H = 256: 156 vs 275 µs per step on the 2-core machine).
+    let w = Tensor::from_vec(a.w_hh.t().to_vec(), &[hidden, gw]).t();
     let b = a.b_hh.map(Tensor::detach);
     let bh = batch * hidden;
     let per_saved = kind.saved() * bh;
