@@ -56,7 +56,7 @@ struct ResnetArgs {
     #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
     steps: usize,
     /// SGD learning rate (momentum 0.9).
-    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 0.01, allow_hyphen_values = true)]
     lr: f64,
     /// Seed for the weights.
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
@@ -94,7 +94,7 @@ struct VanishingArgs {
     #[arg(long, default_value_t = 64, allow_negative_numbers = true)]
     batch: usize,
     /// Use this learning rate for every configuration instead of the sweep.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true)]
     lr: Option<f64>,
     /// Seed for weights and batch order.
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
@@ -353,7 +353,11 @@ fn resnet_gradients(a: ResnetArgs) -> Result<(), CliError> {
         a.size,
         a.steps,
         a.lr,
-        if a.zero_init_residual { "; residual branches zero-initialized" } else { "" }
+        if a.zero_init_residual {
+            "; residual branches zero-initialized"
+        } else {
+            ""
+        }
     );
     let runs: Vec<(usize, bool, NormChoice)> = opts
         .norms

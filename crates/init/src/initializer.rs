@@ -135,11 +135,14 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
 
+    /// A reference draw: the `gradflow_init` function a variant names, called directly.
+    type Reference = fn(&mut rand::rngs::StdRng) -> Tensor;
+
     #[test]
     fn each_variant_calls_its_function_with_the_same_draws() {
         // Same seed, same function: the values must be identical, not just alike.
         let shape = [8, 5];
-        let cases: Vec<(Initializer, fn(&mut rand::rngs::StdRng) -> Tensor)> = vec![
+        let cases: Vec<(Initializer, Reference)> = vec![
             (Initializer::PytorchDefault, |r| default_weight(&[8, 5], r)),
             (Initializer::XavierNormal { gain: 1.0 }, |r| {
                 xavier_normal(&[8, 5], 1.0, r)

@@ -333,7 +333,11 @@ impl<const D: usize> BatchNorm<D> {
             running.is_some(),
             config.track_running_stats
         );
-        for (name, t) in affine.iter().chain(&running).flat_map(|(a, b)| [("γ/mean", a), ("β/var", b)]) {
+        for (name, t) in affine
+            .iter()
+            .chain(&running)
+            .flat_map(|(a, b)| [("γ/mean", a), ("β/var", b)])
+        {
             assert!(
                 t.shape() == [c],
                 "BatchNorm{D}d::from_tensors: {name} must be [{c}], got {:?}",

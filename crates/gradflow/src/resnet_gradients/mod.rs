@@ -375,7 +375,10 @@ pub fn figure(ms: &[Measurement]) -> Figure {
     norms.dedup();
     for norm in norms {
         for (when, pick) in [
-            ("at initialization", (|m: &Measurement| m.init.clone()) as fn(&Measurement) -> Vec<f64>),
+            (
+                "at initialization",
+                (|m: &Measurement| m.init.clone()) as fn(&Measurement) -> Vec<f64>,
+            ),
             ("after the SGD steps", |m: &Measurement| m.trained.clone()),
         ] {
             let series = ms
@@ -411,7 +414,11 @@ pub fn figure(ms: &[Measurement]) -> Figure {
 ///
 /// # Errors
 /// The folder's or the figure's write error, naming the file.
-pub fn write_report(out: &ReportDir, opts: &Options, ms: &[Measurement]) -> Result<(), ReportError> {
+pub fn write_report(
+    out: &ReportDir,
+    opts: &Options,
+    ms: &[Measurement],
+) -> Result<(), ReportError> {
     let json = serde_json::json!({ "options": opts, "measurements": ms });
     out.write(
         "results.json",
@@ -436,7 +443,11 @@ pub fn write_report(out: &ReportDir, opts: &Options, ms: &[Measurement]) -> Resu
         opts.steps,
         opts.lr,
         opts.seed,
-        if opts.zero_init_residual { ", residual branches zero-initialized" } else { "" },
+        if opts.zero_init_residual {
+            ", residual branches zero-initialized"
+        } else {
+            ""
+        },
         table(ms),
         fig.title,
         svg

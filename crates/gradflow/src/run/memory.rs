@@ -58,7 +58,8 @@ pub fn check(
     hint: &str,
 ) -> Result<(), MemoryError> {
     match available {
-        Some(avail) if !(needed <= avail * BUDGET) => Err(MemoryError {
+        // Written so that a NaN estimate is refused too.
+        Some(avail) if needed.is_nan() || needed > avail * BUDGET => Err(MemoryError {
             what: what.to_string(),
             needed,
             available: avail,

@@ -132,7 +132,7 @@ impl LabConfig {
 pub fn group_count(wanted: usize, channels: usize) -> usize {
     (1..=wanted.min(channels).max(1))
         .rev()
-        .find(|g| channels % g == 0)
+        .find(|&g| channels.is_multiple_of(g))
         .unwrap_or(1)
 }
 
