@@ -9,6 +9,7 @@ pub use gradflow_init as init;
 pub use gradflow_layers as layers;
 pub use gradflow_normalization as normalization;
 pub use gradflow_optimizers as optimizers;
+pub use gradflow_recurrent as recurrent;
 pub use gradflow_resnet as resnet;
 pub use gradflow_tensor as tensor;
 
@@ -16,4 +17,5 @@ pub mod data;
 pub mod diagnostics;
 pub mod resnet_gradients;
 pub mod run;
+pub mod sequence;
 pub mod vanishing;

@@ -291,7 +291,7 @@ fn resnet_gradients(a: ResnetArgs) -> Result<(), CliError> {
             "--batch and --steps must be at least 1".into(),
         ));
     }
-    if a.size == 0 || a.size % 14 != 0 {
+    if a.size == 0 || !a.size.is_multiple_of(14) {
         return Err(CliError::Usage(format!(
             "--size {} must be a positive multiple of 14 (the embedded images are 14×14)",
             a.size

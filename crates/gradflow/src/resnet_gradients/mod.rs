@@ -185,7 +185,7 @@ impl Measurement {
 pub fn image_batch(data: &Dataset, batch: usize, size: usize) -> (Tensor, Vec<usize>) {
     let side = (data.dim as f64).sqrt() as usize;
     assert!(
-        side * side == data.dim && size % side == 0 && batch <= data.len(),
+        side * side == data.dim && size.is_multiple_of(side) && batch <= data.len(),
         "image_batch: {batch} images of side {side} cannot be enlarged to {size}"
     );
     let k = size / side;

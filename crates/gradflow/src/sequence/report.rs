@@ -1,0 +1,279 @@
+//! The results of `gradflow sequence`: tables, CSV files, figures and `report.md`.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::adding::CONSTANT_MSE;
+use super::through_time::{self, GradientCurve};
+use super::train::TrainRun;
+use super::{SequenceError, SequenceOptions};
+use crate::run::ReportDir;
+use crate::run::figures::{Body, Figure, LinePanel, Look, Series, YScale, emit};
+
+/// Everything one `gradflow sequence` run measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct SequenceReport {
+    /// What was run.
+    pub options: SequenceOptions,
+    /// Experiment 1: ‖∂L/∂h_t‖ per network.
+    pub gradients: Vec<GradientCurve>,
+    /// Experiment 2: the adding-problem runs, unclipped then clipped.
+    pub adding: Vec<TrainRun>,
+    /// Experiment 3: the exploding configuration, unclipped then clipped.
+    pub exploding: Vec<TrainRun>,
+}
+
+/// The adding-problem / exploding table: one row per run.
+pub fn runs_table(runs: &[TrainRun], target: f64) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<18} {:>12} {:>7} {:>12} {:>11} {:>8}  status",
+        "run", "held-out MSE", "steps", format!("MSE<{target}"), "max ‖g‖", "time"
+    );
+    for r in runs {
+        let status = match (&r.diverged, r.reached_target) {
+            (Some(d), _) => format!("diverged: {d}"),
+            (None, Some(_)) => "reached the target".into(),
+            (None, None) => String::new(),
+        };
+        let _ = writeln!(
+            s,
+            "{:<18} {:>12.4} {:>7} {:>12} {:>11.2e} {:>7.1}s  {}",
+            r.label(),
+            r.final_mse(),
+            r.steps(),
+            r.reached_target
+                .map_or("—".to_string(), |t| format!("step {t}")),
+            r.grad_norms.iter().copied().fold(0.0f32, f32::max),
+            r.wall_s,
+            status
+        );
+    }
+    s
+}
+
+fn curves_csv(runs: &[TrainRun]) -> String {
+    let mut s = String::from("run,step,train_mse,grad_norm,heldout_mse\n");
+    for r in runs {
+        let mut evals = r.evals.iter().peekable();
+        for step in 0..=r.steps() {
+            let train = if step == 0 {
+                String::new()
+            } else {
+                r.losses.get(step - 1).map_or(String::new(), |v| v.to_string())
+            };
+            let g = if step == 0 {
+                String::new()
+            } else {
+                r.grad_norms
+                    .get(step - 1)
+                    .map_or(String::new(), |v| format!("{v:e}"))
+            };
+            let held = match evals.peek() {
+                Some(&&(s, v)) if s == step => {
+                    evals.next();
+                    v.to_string()
+                }
+                _ => String::new(),
+            };
+            let _ = writeln!(s, "{},{step},{train},{g},{held}", r.label());
+        }
+    }
+    s
+}
+
+fn run_look(r: &TrainRun) -> Look {
+    Look {
+        dashed: r.clip.is_none(),
+        ..Look::nth(r.arch.color_index())
+    }
+}
+
+fn reference(y: f64, x_max: f64) -> Series {
+    Series {
+        look: Look::reference(),
+        points: vec![(0.0, y), (x_max, y)],
+    }
+}
+
+/// Held-out MSE against step (log scale), one line per run: solid with clipping, dashed
+/// without; the constant predictor's 1/6 and the target as thin dashed references.
+pub fn adding_figure(runs: &[TrainRun], target: f64) -> Figure {
+    let x_max = runs.iter().map(|r| r.steps()).max().unwrap_or(1) as f64;
+    let mut series: Vec<Series> = runs
+        .iter()
+        .map(|r| Series {
+            look: run_look(r),
+            points: r.evals.iter().map(|&(s, v)| (s as f64, v)).collect(),
+        })
+        .collect();
+    series.push(reference(CONSTANT_MSE, x_max));
+    if target > 0.0 {
+        series.push(reference(target, x_max));
+    }
+    let mut legend: Vec<(String, Look)> = runs.iter().map(|r| (r.label(), run_look(r))).collect();
+    legend.push(("1/6 (constant) and target".into(), Look::reference()));
+    Figure {
+        title: "The adding problem: held-out MSE (dashed: no clipping)".into(),
+        size: (1000, 520),
+        body: Body::Lines {
+            panels: vec![LinePanel {
+                title: "held-out MSE".into(),
+                x_desc: "Adam step".into(),
+                y_desc: "MSE (log scale)".into(),
+                y_scale: YScale::Log,
+                series,
+            }],
+            legend,
+        },
+    }
+}
+
+/// The exploding configuration: training loss and the global gradient norm before clipping,
+/// per SGD step (log scales).
+pub fn exploding_figure(runs: &[TrainRun]) -> Figure {
+    let look = |r: &TrainRun| Look {
+        dashed: r.clip.is_none(),
+        ..Look::nth(if r.clip.is_some() { 2 } else { 3 })
+    };
+    let per_step = |v: &[f32]| -> Vec<(f64, f64)> {
+        v.iter()
+            .enumerate()
+            .map(|(i, &x)| ((i + 1) as f64, f64::from(x)))
+            .collect()
+    };
+    let panels = vec![
+        LinePanel {
+            title: "training MSE".into(),
+            x_desc: "SGD step".into(),
+            y_desc: "MSE (log scale)".into(),
+            y_scale: YScale::Log,
+            series: runs
+                .iter()
+                .map(|r| Series {
+                    look: look(r),
+                    points: per_step(&r.losses),
+                })
+                .collect(),
+        },
+        LinePanel {
+            title: "‖g‖ before clipping".into(),
+            x_desc: "SGD step".into(),
+            y_desc: "global gradient norm (log scale)".into(),
+            y_scale: YScale::Log,
+            series: runs
+                .iter()
+                .map(|r| Series {
+                    look: look(r),
+                    points: per_step(&r.grad_norms),
+                })
+                .collect(),
+        },
+    ];
+    Figure {
+        title: "An exploding configuration: tanh RNN, W_hh = gain × orthogonal, SGD".into(),
+        size: (1130, 520),
+        body: Body::Lines {
+            panels,
+            legend: runs.iter().map(|r| (r.label(), look(r))).collect(),
+        },
+    }
+}
+
+impl SequenceReport {
+    /// The tables of every experiment that ran, as the terminal shows them.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        if !self.gradients.is_empty() {
+            let _ = writeln!(
+                s,
+                "Gradient through time (T = {}, H = {}, loss at the last step):",
+                self.options.seq_len, self.options.hidden
+            );
+            s.push_str(&through_time::table(&self.gradients));
+        }
+        if !self.adding.is_empty() {
+            if !s.is_empty() {
+                s.push('\n');
+            }
+            let _ = writeln!(
+                s,
+                "Adding problem (T = {}, H = {}, batch {}, Adam lr {}, clip {}; constant predictor: MSE {:.4}):",
+                self.options.seq_len,
+                self.options.hidden,
+                self.options.batch,
+                self.options.lr,
+                self.options.clip,
+                CONSTANT_MSE
+            );
+            s.push_str(&runs_table(&self.adding, self.options.target_mse));
+        }
+        if !self.exploding.is_empty() {
+            if !s.is_empty() {
+                s.push('\n');
+            }
+            let _ = writeln!(
+                s,
+                "Exploding configuration (tanh RNN, W_hh = {} × orthogonal, SGD lr {}, clip {}):",
+                self.options.exploding_gain, self.options.exploding_lr, self.options.clip
+            );
+            s.push_str(&runs_table(&self.exploding, 0.0));
+        }
+        s
+    }
+
+    /// Write results.json, the CSV files, the figures and report.md into `out`.
+    ///
+    /// # Errors
+    /// The folder's or a figure's write error, naming the file.
+    pub fn write(&self, out: &ReportDir) -> Result<(), SequenceError> {
+        out.write(
+            "results.json",
+            serde_json::to_string_pretty(self)
+                .unwrap_or_default()
+                .as_bytes(),
+        )?;
+        let mut md = String::from("# gradflow sequence report\n\n");
+        let _ = writeln!(
+            md,
+            "Seed {}; T = {}, H = {}, batch {}.\n\n```text\n{}```\n",
+            self.options.seed,
+            self.options.seq_len,
+            self.options.hidden,
+            self.options.batch,
+            self.table()
+        );
+        if !self.gradients.is_empty() {
+            out.write("gradients.csv", through_time::csv(&self.gradients).as_bytes())?;
+            let fig = through_time::figure(&self.gradients, self.options.seq_len);
+            let svg = emit(&fig, out.path(), "gradient_through_time")?;
+            let _ = writeln!(
+                md,
+                "## Gradient through time\n\n‖∂L/∂h_t‖ for every step t (`gradients.csv`); \
+                 `per step` is (‖∂L/∂h_1‖/‖∂L/∂h_T‖)^(1/(T−1)).\n\n![{}]({svg})\n",
+                fig.title
+            );
+        }
+        if !self.adding.is_empty() {
+            out.write("adding.csv", curves_csv(&self.adding).as_bytes())?;
+            let fig = adding_figure(&self.adding, self.options.target_mse);
+            let svg = emit(&fig, out.path(), "adding")?;
+            let _ = writeln!(
+                md,
+                "## The adding problem\n\nHeld-out MSE on {} sequences every {} steps \
+                 (`adding.csv` has every step's training MSE and gradient norm).\n\n![{}]({svg})\n",
+                self.options.eval_batch, self.options.eval_every, fig.title
+            );
+        }
+        if !self.exploding.is_empty() {
+            out.write("exploding.csv", curves_csv(&self.exploding).as_bytes())?;
+            let fig = exploding_figure(&self.exploding);
+            let svg = emit(&fig, out.path(), "exploding")?;
+            let _ = writeln!(md, "## The exploding configuration\n\n![{}]({svg})\n", fig.title);
+        }
+        out.write("report.md", md.as_bytes())?;
+        Ok(())
+    }
+}
