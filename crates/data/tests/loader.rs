@@ -222,3 +222,24 @@ fn more_than_one_percent_unreadable_stops_with_a_clear_error() {
     assert!(msg.contains("bad0.png") && msg.contains("1%"), "{msg}");
     assert!(results[..results.len() - 1].iter().all(Result::is_ok));
 }
+
+#[test]
+fn dropping_an_epoch_early_stops_its_workers() {
+    // Workers blocked on a full queue must see the queue close and end; the drop joins them.
+    let l = DataLoader::new(
+        idx_set(),
+        augment(),
+        LoaderConfig {
+            prefetch: 1,
+            ..cfg(3, 2)
+        },
+    )
+    .unwrap();
+    for epoch in 0..3 {
+        let mut it = l.epoch(epoch);
+        assert_eq!(it.next().unwrap().unwrap().len(), 2);
+        drop(it);
+    }
+    let stats = l.measure_throughput(0, 2).unwrap();
+    assert_eq!(stats.batches, 2);
+}

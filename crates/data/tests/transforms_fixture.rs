@@ -177,6 +177,8 @@ fn the_scalar_pil_port_reproduces_pil_exactly() {
     let (h, w) = shorter_side_size(img.height(), img.width(), fx.cfg_usize("resize"));
     let ours = resize_pil(&img, h, w).unwrap();
     assert_eq!(max_u8_diff("resize_pil", &ours, &image(&fx, "resize")), 0);
+    let exact = Resize::shorter_side(fx.cfg_usize("resize")).pil_exact(true);
+    assert_eq!(exact.resize(&img).unwrap(), ours);
     let b = cfg_list(&fx, "crop_box");
     let boxed = crop(&img, b[0] as i64, b[1] as i64, b[2] as usize, b[3] as usize);
     let ours = resize_pil(&boxed, 16, 16).unwrap();
