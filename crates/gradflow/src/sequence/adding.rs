@@ -56,12 +56,7 @@ impl AddingBatch {
             x[(c * batch + b) * 2 + 1] = 1.0;
             y.push(x[(a * batch + b) * 2] + x[(c * batch + b) * 2]);
         }
-        AddingBatch {
-            steps,
-            batch,
-            x,
-            y,
-        }
+        AddingBatch { steps, batch, x, y }
     }
 
     /// The whole sequence as one tensor `[T, B, 2]`.
@@ -101,7 +96,9 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
         let d = AddingBatch::sample(10, 7, &mut rng);
         for b in 0..7 {
-            let marks: Vec<usize> = (0..10).filter(|&t| d.x[(t * 7 + b) * 2 + 1] == 1.0).collect();
+            let marks: Vec<usize> = (0..10)
+                .filter(|&t| d.x[(t * 7 + b) * 2 + 1] == 1.0)
+                .collect();
             assert_eq!(marks.len(), 2, "sequence {b}");
             assert!(marks[0] < 5 && marks[1] >= 5, "{marks:?}");
             let sum = d.x[(marks[0] * 7 + b) * 2] + d.x[(marks[1] * 7 + b) * 2];

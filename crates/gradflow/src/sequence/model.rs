@@ -5,7 +5,7 @@
 
 use gradflow_layers::{Linear, LinearConfig};
 use gradflow_recurrent::{
-    GruCell, Gru, Lstm, LstmCell, LstmState, Nonlinearity, RecurrentConfig, RecurrentInit, Rnn,
+    Gru, GruCell, Lstm, LstmCell, LstmState, Nonlinearity, RecurrentConfig, RecurrentInit, Rnn,
     RnnCell,
 };
 use gradflow_tensor::{Module, Tensor};

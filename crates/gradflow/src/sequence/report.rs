@@ -29,8 +29,17 @@ pub fn runs_table(runs: &[TrainRun], target: f64) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<18} {:>12} {:>7} {:>12} {:>11} {:>8}  status",
-        "run", "held-out MSE", "steps", format!("MSE<{target}"), "max ‖g‖", "time"
+        "{:<20} {:>12} {:>7} {:>12} {:>11} {:>8}  status",
+        "run",
+        "held-out MSE",
+        "steps",
+        if target > 0.0 {
+            format!("MSE<{target}")
+        } else {
+            "target".into()
+        },
+        "max ‖g‖",
+        "time"
     );
     for r in runs {
         let status = match (&r.diverged, r.reached_target) {
@@ -40,9 +49,9 @@ pub fn runs_table(runs: &[TrainRun], target: f64) -> String {
         };
         let _ = writeln!(
             s,
-            "{:<18} {:>12.4} {:>7} {:>12} {:>11.2e} {:>7.1}s  {}",
+            "{:<20} {:>12} {:>7} {:>12} {:>11.2e} {:>7.1}s  {}",
             r.label(),
-            r.final_mse(),
+            mse(r.final_mse()),
             r.steps(),
             r.reached_target
                 .map_or("—".to_string(), |t| format!("step {t}")),
@@ -54,6 +63,14 @@ pub fn runs_table(runs: &[TrainRun], target: f64) -> String {
     s
 }
 
+fn mse(v: f64) -> String {
+    if v.is_finite() && v < 1e3 {
+        format!("{v:.4}")
+    } else {
+        format!("{v:.2e}")
+    }
+}
+
 fn curves_csv(runs: &[TrainRun]) -> String {
     let mut s = String::from("run,step,train_mse,grad_norm,heldout_mse\n");
     for r in runs {
@@ -62,7 +79,9 @@ fn curves_csv(runs: &[TrainRun]) -> String {
             let train = if step == 0 {
                 String::new()
             } else {
-                r.losses.get(step - 1).map_or(String::new(), |v| v.to_string())
+                r.losses
+                    .get(step - 1)
+                    .map_or(String::new(), |v| v.to_string())
             };
             let g = if step == 0 {
                 String::new()
@@ -246,7 +265,10 @@ impl SequenceReport {
             self.table()
         );
         if !self.gradients.is_empty() {
-            out.write("gradients.csv", through_time::csv(&self.gradients).as_bytes())?;
+            out.write(
+                "gradients.csv",
+                through_time::csv(&self.gradients).as_bytes(),
+            )?;
             let fig = through_time::figure(&self.gradients, self.options.seq_len);
             let svg = emit(&fig, out.path(), "gradient_through_time")?;
             let _ = writeln!(
@@ -271,7 +293,11 @@ impl SequenceReport {
             out.write("exploding.csv", curves_csv(&self.exploding).as_bytes())?;
             let fig = exploding_figure(&self.exploding);
             let svg = emit(&fig, out.path(), "exploding")?;
-            let _ = writeln!(md, "## The exploding configuration\n\n![{}]({svg})\n", fig.title);
+            let _ = writeln!(
+                md,
+                "## The exploding configuration\n\n![{}]({svg})\n",
+                fig.title
+            );
         }
         out.write("report.md", md.as_bytes())?;
         Ok(())

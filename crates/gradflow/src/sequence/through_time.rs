@@ -55,14 +55,29 @@ impl GradientCurve {
         self.first() / self.last()
     }
 
-    /// The geometric-mean factor per step, (‖∂L/∂h_1‖ / ‖∂L/∂h_T‖)^(1/(T−1)); 0 when the
-    /// gradient was flushed to zero before reaching step 1.
+    /// The geometric-mean factor per step, (‖∂L/∂h_k‖ / ‖∂L/∂h_T‖)^(1/(T−k)), where k is
+    /// the earliest step whose gradient was not flushed to zero (k = 1 when none was).
     pub fn per_step(&self) -> f64 {
         let n = self.norms.len();
-        if n < 2 {
+        let Some(k) = self.norms.iter().position(|&g| g > 0.0) else {
+            return f64::NAN;
+        };
+        if k + 1 >= n {
             return f64::NAN;
         }
-        self.ratio().powf(1.0 / (n - 1) as f64)
+        (self.norms[k] / self.last()).powf(1.0 / (n - 1 - k) as f64)
+    }
+
+    /// How many steps back from T the gradient keeps at least `fraction` of ‖∂L/∂h_T‖: the
+    /// largest d with ‖∂L/∂h_{T−d'}‖ ≥ fraction·‖∂L/∂h_T‖ for every d' ≤ d.
+    pub fn reach(&self, fraction: f64) -> usize {
+        let floor = fraction * self.last();
+        self.norms
+            .iter()
+            .rev()
+            .take_while(|&&g| g >= floor)
+            .count()
+            .saturating_sub(1)
     }
 }
 
@@ -94,24 +109,26 @@ fn sci(v: f64) -> String {
 }
 
 /// One row per network: the gradient at the loss and at step 1, their ratio, the factor per
-/// step.
+/// step ([`GradientCurve::per_step`]) and how many steps back the gradient keeps 10⁻⁶ of its
+/// size at the loss ([`GradientCurve::reach`]).
 pub fn table(curves: &[GradientCurve]) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<14} {:>12} {:>12} {:>12} {:>10} {:>7}",
-        "network", "‖∂L/∂h_T‖", "‖∂L/∂h_1‖", "ratio", "per step", "time"
+        "{:<14} {:>12} {:>12} {:>12} {:>10} {:>12} {:>7}",
+        "network", "‖∂L/∂h_T‖", "‖∂L/∂h_1‖", "ratio", "per step", "reach 1e-6", "time"
     );
     for c in curves {
         let _ = writeln!(
             s,
-            "{:<14} {:>12} {:>12} {:>12} {:>10.4} {:>6.2}s",
+            "{:<14} {:>12} {:>12} {:>12} {:>10.4} {:>12} {:>6.2}s",
             c.arch.name(),
             sci(c.last()),
             sci(c.first()),
             sci(c.ratio()),
             c.per_step(),
+            c.reach(1e-6),
             c.wall_s
         );
     }
@@ -173,5 +190,27 @@ pub fn figure(curves: &[GradientCurve], steps: usize) -> Figure {
             ],
             legend,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_step_factor_and_reach_of_a_geometric_curve() {
+        // ‖∂L/∂h_t‖ = 0.5^(T−t) with the first two steps flushed to zero.
+        let mut norms: Vec<f64> = (1..=30).map(|t| 0.5f64.powi(30 - t)).collect();
+        norms[0] = 0.0;
+        norms[1] = 0.0;
+        let c = GradientCurve {
+            arch: Arch::RnnTanh,
+            norms,
+            wall_s: 0.0,
+        };
+        assert!((c.per_step() - 0.5).abs() < 1e-12, "{}", c.per_step());
+        // 0.5^d ≥ 1e-6 ⇔ d ≤ 19.93.
+        assert_eq!(c.reach(1e-6), 19);
+        assert_eq!(c.first(), 0.0);
     }
 }
