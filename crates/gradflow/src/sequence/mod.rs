@@ -267,15 +267,16 @@ pub fn run(
     let bar = crate::run::progress::bar(total as u64);
     let mut eval_rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(opts.seed ^ 0xe7a1);
     let eval = AddingBatch::sample(opts.seq_len, opts.eval_batch, &mut eval_rng);
+    let mut probe_rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(opts.seed ^ 0x9ad);
+    // One batch on which every gradient-through-time curve is measured, at initialization
+    // and after training.
+    let probe = AddingBatch::sample(opts.seq_len, opts.batch, &mut probe_rng);
     for &e in &opts.experiments {
         match e {
             Experiment::Gradients => {
-                let mut data_rng =
-                    <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(opts.seed ^ 0x9ad);
-                let data = AddingBatch::sample(opts.seq_len, opts.batch, &mut data_rng);
                 for &arch in &opts.gradient_archs {
                     bar.set_message(format!("gradients: {}", arch.name()));
-                    let c = through_time::measure(arch, opts.hidden, &data, opts.seed);
+                    let c = through_time::measure(arch, opts.hidden, &probe, opts.seed);
                     progress(&format!(
                         "gradients {}: ‖∂L/∂h_1‖/‖∂L/∂h_T‖ = {:.2e}",
                         arch.name(),
@@ -296,7 +297,13 @@ pub fn run(
                         );
                         bar.set_message(name.clone());
                         let before = bar.position();
-                        let r = train::train(arch, &setup, &eval, |_| bar.inc(1))?;
+                        let (mut r, model) =
+                            train::train_model(arch, &setup, &eval, |_| bar.inc(1))?;
+                        if r.diverged.is_none() {
+                            let stepped = SteppedModel::from_sequence_model(&model);
+                            r.gradients_after =
+                                Some(through_time::measure_model(arch, &stepped, &probe));
+                        }
                         bar.set_position(before + opts.steps as u64);
                         progress(&format!(
                             "{name}: held-out MSE {:.4} after {} steps ({:.1}s){}",

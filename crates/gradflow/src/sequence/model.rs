@@ -9,7 +9,7 @@ use gradflow_recurrent::{
     RnnCell,
 };
 use gradflow_tensor::{Module, Tensor};
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 /// Which recurrence, with which initialization.
@@ -76,6 +76,9 @@ impl Arch {
 /// A one-layer recurrent layer over a whole sequence, then Linear(H → 1) on h_T.
 #[derive(Debug)]
 pub struct SequenceModel {
+    arch: Arch,
+    input: usize,
+    hidden: usize,
     layer: Layer,
     readout: Linear,
 }
@@ -99,6 +102,9 @@ impl SequenceModel {
             Arch::Gru => Layer::Gru(Gru::new(&cfg, rng)),
         };
         SequenceModel {
+            arch,
+            input,
+            hidden,
             layer,
             readout: LinearConfig::new(hidden, 1).init(rng),
         }
@@ -126,14 +132,17 @@ impl SequenceModel {
         p
     }
 
-    /// Multiply the recurrent weights W_hh by `gain` in place (the exploding configuration).
-    pub fn scale_recurrent(&self, gain: f32) {
-        let named = match &self.layer {
+    fn layer_parameters(&self) -> Vec<(String, Tensor)> {
+        match &self.layer {
             Layer::Rnn(l) => l.named_parameters(),
             Layer::Lstm(l) => l.named_parameters(),
             Layer::Gru(l) => l.named_parameters(),
-        };
-        for (name, t) in named {
+        }
+    }
+
+    /// Multiply the recurrent weights W_hh by `gain` in place (the exploding configuration).
+    pub fn scale_recurrent(&self, gain: f32) {
+        for (name, t) in self.layer_parameters() {
             if name.starts_with("weight_hh") {
                 t.update_data(|d| d.iter_mut().for_each(|v| *v *= gain));
             }
@@ -178,6 +187,38 @@ impl SteppedModel {
             cell,
             readout: LinearConfig::new(hidden, 1).init(rng),
         }
+    }
+
+    /// The single-step twin of a (trained) sequence model: the same weights, copied by name
+    /// (`weight_ih_l0` → `weight_ih`, …) and the same readout, so that ∂L/∂h_t can be read
+    /// after training.
+    pub fn from_sequence_model(m: &SequenceModel) -> Self {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+        let stepped = SteppedModel::new(m.arch, m.input, m.hidden, &mut rng);
+        let cell = match &stepped.cell {
+            Cell::Rnn(c) => c.named_parameters(),
+            Cell::Lstm(c) => c.named_parameters(),
+            Cell::Gru(c) => c.named_parameters(),
+        };
+        let copy = |dst: &Tensor, src: &Tensor| {
+            let v = src.to_vec();
+            dst.update_data(|d| d.copy_from_slice(&v));
+        };
+        for (name, src) in m.layer_parameters() {
+            let short = name.trim_end_matches("_l0");
+            if let Some((_, dst)) = cell.iter().find(|(n, _)| n == short) {
+                copy(dst, &src);
+            }
+        }
+        for (dst, src) in stepped
+            .readout
+            .parameters()
+            .iter()
+            .zip(m.readout.parameters())
+        {
+            copy(dst, &src);
+        }
+        stepped
     }
 
     /// Run the steps `xs` (each `[B, I]`) from the zero state; returns the prediction

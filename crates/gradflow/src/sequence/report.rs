@@ -29,7 +29,7 @@ pub fn runs_table(runs: &[TrainRun], target: f64) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<20} {:>12} {:>7} {:>12} {:>11} {:>8}  status",
+        "{:<20} {:>12} {:>7} {:>12} {:>11} {:>13} {:>8}  status",
         "run",
         "held-out MSE",
         "steps",
@@ -39,6 +39,7 @@ pub fn runs_table(runs: &[TrainRun], target: f64) -> String {
             "target".into()
         },
         "max ‖g‖",
+        "h_1/h_T after",
         "time"
     );
     for r in runs {
@@ -49,13 +50,16 @@ pub fn runs_table(runs: &[TrainRun], target: f64) -> String {
         };
         let _ = writeln!(
             s,
-            "{:<20} {:>12} {:>7} {:>12} {:>11.2e} {:>7.1}s  {}",
+            "{:<20} {:>12} {:>7} {:>12} {:>11.2e} {:>13} {:>7.1}s  {}",
             r.label(),
             mse(r.final_mse()),
             r.steps(),
             r.reached_target
                 .map_or("—".to_string(), |t| format!("step {t}")),
             r.grad_norms.iter().copied().fold(0.0f32, f32::max),
+            r.gradients_after
+                .as_ref()
+                .map_or("—".to_string(), |c| format!("{:.2e}", c.ratio())),
             r.wall_s,
             status
         );
@@ -115,6 +119,48 @@ fn reference(y: f64, x_max: f64) -> Series {
         look: Look::reference(),
         points: vec![(0.0, y), (x_max, y)],
     }
+}
+
+/// The gradient-through-time figure: at initialization ([`through_time::figure`]), plus,
+/// when the adding problem ran, a panel of the trained networks (clipped runs), relative to
+/// ‖∂L/∂h_T‖.
+pub fn gradient_figure(report: &SequenceReport) -> Figure {
+    let mut fig = through_time::figure(&report.gradients, report.options.seq_len);
+    let trained: Vec<Series> = report
+        .adding
+        .iter()
+        .filter(|r| r.clip.is_some())
+        .filter_map(|r| {
+            r.gradients_after.as_ref().map(|c| Series {
+                look: Look::nth(c.arch.color_index()),
+                points: c
+                    .norms
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &g)| ((i + 1) as f64, g / c.last()))
+                    .collect(),
+            })
+        })
+        .collect();
+    if let Body::Lines { panels, legend } = &mut fig.body
+        && !trained.is_empty()
+    {
+        for r in report.adding.iter().filter(|r| r.clip.is_some()) {
+            let name = r.arch.name().to_string();
+            if !legend.iter().any(|(n, _)| *n == name) {
+                legend.push((name, Look::nth(r.arch.color_index())));
+            }
+        }
+        panels.push(LinePanel {
+            title: "after training on the adding problem (clipped runs)".into(),
+            x_desc: "step t".into(),
+            y_desc: "‖∂L/∂h_t‖ / ‖∂L/∂h_T‖ (log scale)".into(),
+            y_scale: YScale::Log,
+            series: trained,
+        });
+        fig.size.0 += 420;
+    }
+    fig
 }
 
 /// Held-out MSE against step (log scale), one line per run: solid with clipping, dashed
@@ -280,6 +326,28 @@ impl SequenceReport {
         }
         if !self.adding.is_empty() {
             out.write("adding.csv", curves_csv(&self.adding).as_bytes())?;
+            let after: Vec<GradientCurve> = self
+                .adding
+                .iter()
+                .filter_map(|r| r.gradients_after.clone())
+                .collect();
+            let mut csv = String::from("run,");
+            csv.push_str(&through_time::csv(&after));
+            let labels: Vec<String> = self
+                .adding
+                .iter()
+                .filter(|r| r.gradients_after.is_some())
+                .map(|r| r.label())
+                .collect();
+            // Prefix each row with its run's label (two runs share an architecture).
+            let mut lines = csv.lines();
+            let mut out_csv = format!("{}\n", lines.next().unwrap_or_default());
+            let steps = self.options.seq_len;
+            for (i, line) in lines.enumerate() {
+                let label = labels.get(i / steps.max(1)).map_or("", String::as_str);
+                let _ = writeln!(out_csv, "{label},{line}");
+            }
+            out.write("gradients_after_training.csv", out_csv.as_bytes())?;
             let fig = adding_figure(&self.adding, self.options.target_mse);
             let svg = emit(&fig, out.path(), "adding")?;
             let _ = writeln!(

@@ -83,9 +83,13 @@ impl GradientCurve {
 
 /// Measure ‖∂L/∂h_t‖ for `arch` with `hidden` units on `data` (weights from `seed`).
 pub fn measure(arch: Arch, hidden: usize, data: &AddingBatch, seed: u64) -> GradientCurve {
-    let start = Instant::now();
     let mut rng = StdRng::seed_from_u64(seed);
-    let model = SteppedModel::new(arch, 2, hidden, &mut rng);
+    measure_model(arch, &SteppedModel::new(arch, 2, hidden, &mut rng), data)
+}
+
+/// Measure ‖∂L/∂h_t‖ for a built (for instance trained) `model` of kind `arch` on `data`.
+pub fn measure_model(arch: Arch, model: &SteppedModel, data: &AddingBatch) -> GradientCurve {
+    let start = Instant::now();
     let xs: Vec<Tensor> = (0..data.steps).map(|t| data.step(t)).collect();
     let (pred, hs) = model.run(&xs);
     pred.mse_loss(&data.targets(), Reduction::Mean).backward();

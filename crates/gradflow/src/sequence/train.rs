@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use super::adding::AddingBatch;
 use super::model::{Arch, SequenceModel};
+use super::through_time::GradientCurve;
 use crate::run::DivergenceGuard;
 
 /// The optimizer of a run.
@@ -82,6 +83,8 @@ pub struct TrainRun {
     pub diverged: Option<String>,
     /// Wall time.
     pub wall_s: f64,
+    /// ‖∂L/∂h_t‖ of the trained network (see [`super::through_time`]), when measured.
+    pub gradients_after: Option<GradientCurve>,
 }
 
 impl TrainRun {
@@ -127,8 +130,21 @@ pub fn train(
     arch: Arch,
     setup: &TrainSetup,
     eval: &AddingBatch,
-    mut progress: impl FnMut(usize),
+    progress: impl FnMut(usize),
 ) -> Result<TrainRun, OptimError> {
+    train_model(arch, setup, eval, progress).map(|(run, _)| run)
+}
+
+/// [`train`], also returning the trained network.
+///
+/// # Errors
+/// The optimizer's error for an invalid learning rate.
+pub fn train_model(
+    arch: Arch,
+    setup: &TrainSetup,
+    eval: &AddingBatch,
+    mut progress: impl FnMut(usize),
+) -> Result<(TrainRun, SequenceModel), OptimError> {
     let start = Instant::now();
     let mut rng = StdRng::seed_from_u64(setup.seed);
     let model = SequenceModel::new(arch, 2, setup.hidden, &mut rng);
@@ -163,6 +179,7 @@ pub fn train(
         reached_target: None,
         diverged: None,
         wall_s: 0.0,
+        gradients_after: None,
     };
     let mut guard = DivergenceGuard::new();
     for step in 1..=setup.steps {
@@ -208,5 +225,5 @@ pub fn train(
         run.diverged = Some(d.to_string());
     }
     run.wall_s = start.elapsed().as_secs_f64();
-    Ok(run)
+    Ok((run, model))
 }
