@@ -162,7 +162,13 @@ fn a_large_recurrent_gain_explodes_without_clipping_and_trains_with_it() {
         clipped.losses
     );
     assert_eq!(clipped.steps(), opts.exploding_steps);
-    assert!(clipped.final_mse().is_finite());
+    // "Trains": the held-out MSE falls from its value at the saturated initialization (≈ 1.3
+    // with this seed) to well below it; we ask for half.
+    assert!(
+        clipped.final_mse() < clipped.evals[0].1 / 2.0,
+        "held-out MSE {:?}",
+        clipped.evals
+    );
 }
 
 #[test]
