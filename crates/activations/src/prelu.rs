@@ -192,7 +192,7 @@ impl PReluConfig {
 #[derive(Clone)]
 pub struct PRelu {
     /// The slopes a, shape `[num_parameters]` (PyTorch's `weight`).
-    pub weight: Tensor,
+    weight: Tensor,
 }
 
 impl PRelu {

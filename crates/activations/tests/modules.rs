@@ -16,9 +16,9 @@ fn defaults_are_pytorchs() {
     assert_eq!((sp.beta, sp.threshold), (1.0, 20.0));
     assert_eq!(Gelu::default().approximate, GeluApprox::None); // nn.GELU(approximate='none')
     let p = PRelu::default(); // nn.PReLU(num_parameters=1, init=0.25)
-    assert_eq!(p.weight.shape(), &[1]);
-    assert_eq!(p.weight.to_vec(), vec![0.25]);
-    assert!(p.weight.requires_grad());
+    assert_eq!(p.weight().shape(), &[1]);
+    assert_eq!(p.weight().to_vec(), vec![0.25]);
+    assert!(p.weight().requires_grad());
 }
 
 #[test]
@@ -62,11 +62,11 @@ fn prelu_weight_is_named_like_pytorch_and_learns_per_channel() {
     assert_eq!(y.to_vec(), vec![-0.75, -0.125, 0.0, 0.25, 2.0, 30.0]);
     y.sum_all().backward();
     // ∂/∂a_c = Σ x over the non-positive elements of channel c.
-    assert_eq!(layer.weight.grad().unwrap().to_vec(), vec![-3.5, 0.0]);
+    assert_eq!(layer.weight().grad().unwrap().to_vec(), vec![-3.5, 0.0]);
     layer.zero_grad();
     assert!(
         layer
-            .weight
+            .weight()
             .grad()
             .is_none_or(|g| g.to_vec() == vec![0.0, 0.0])
     );

@@ -251,15 +251,15 @@ impl BatchNormConfig {
 #[derive(Debug)]
 pub struct BatchNorm<const D: usize> {
     /// γ, shape `[C]` (when affine).
-    pub weight: Option<Tensor>,
+    weight: Option<Tensor>,
     /// β, shape `[C]` (when affine).
-    pub bias: Option<Tensor>,
+    bias: Option<Tensor>,
     /// Running mean, shape `[C]` (when tracking).
-    pub running_mean: Option<Tensor>,
+    running_mean: Option<Tensor>,
     /// Running (unbiased) variance, shape `[C]` (when tracking).
-    pub running_var: Option<Tensor>,
+    running_var: Option<Tensor>,
     /// Number of training batches seen, a 0-dim f32 tensor (when tracking).
-    pub num_batches_tracked: Option<Tensor>,
+    num_batches_tracked: Option<Tensor>,
     config: BatchNormConfig,
     training: bool,
 }
@@ -281,7 +281,7 @@ impl<const D: usize> BatchNorm<D> {
     /// let m: f32 = y.mean(&[0, 2, 3], false).to_vec().iter().map(|v| v.abs()).sum();
     /// assert!(m < 1e-5);
     /// bn.eval(); // now the running statistics are used
-    /// assert_eq!(bn.num_batches_tracked.as_ref().unwrap().item(), 1.0);
+    /// assert_eq!(bn.num_batches_tracked().unwrap().item(), 1.0);
     /// ```
     pub fn new(num_features: usize) -> Self {
         BatchNormConfig::new(num_features).init()
@@ -511,12 +511,12 @@ mod tests {
         // the first factor is 1/1).
         bn.forward(&Tensor::from_vec(vec![1.0, 3.0], &[2, 1]));
         bn.forward(&Tensor::from_vec(vec![5.0, 7.0], &[2, 1]));
-        let rm = bn.running_mean.as_ref().map_or(f32::NAN, Tensor::item);
-        let rv = bn.running_var.as_ref().map_or(f32::NAN, Tensor::item);
+        let rm = bn.running_mean().map_or(f32::NAN, Tensor::item);
+        let rv = bn.running_var().map_or(f32::NAN, Tensor::item);
         assert!((rm - 4.0).abs() < 1e-6, "running_mean {rm}");
         // Unbiased variances 2 and 2.
         assert!((rv - 2.0).abs() < 1e-6, "running_var {rv}");
-        assert_eq!(bn.num_batches_tracked.as_ref().map(Tensor::item), Some(2.0));
+        assert_eq!(bn.num_batches_tracked().map(Tensor::item), Some(2.0));
     }
 
     #[test]
@@ -541,14 +541,8 @@ mod tests {
         let bn = BatchNorm1d::new(2);
         bn.forward(&Tensor::from_vec(vec![1.0, 2.0, 5.0, 9.0], &[2, 2]));
         bn.reset_running_stats();
-        assert_eq!(
-            bn.running_mean.as_ref().map(Tensor::to_vec),
-            Some(vec![0.0; 2])
-        );
-        assert_eq!(
-            bn.running_var.as_ref().map(Tensor::to_vec),
-            Some(vec![1.0; 2])
-        );
+        assert_eq!(bn.running_mean().map(Tensor::to_vec), Some(vec![0.0; 2]));
+        assert_eq!(bn.running_var().map(Tensor::to_vec), Some(vec![1.0; 2]));
     }
 
     #[test]

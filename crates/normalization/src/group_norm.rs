@@ -181,9 +181,9 @@ impl GroupNormConfig {
 #[derive(Debug)]
 pub struct GroupNorm {
     /// γ, shape `[C]` (when affine).
-    pub weight: Option<Tensor>,
+    weight: Option<Tensor>,
     /// β, shape `[C]` (when affine).
-    pub bias: Option<Tensor>,
+    bias: Option<Tensor>,
     config: GroupNormConfig,
 }
 

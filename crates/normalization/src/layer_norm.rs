@@ -153,9 +153,9 @@ impl LayerNormConfig {
 #[derive(Debug)]
 pub struct LayerNorm {
     /// γ, shape `normalized_shape` (when elementwise affine).
-    pub weight: Option<Tensor>,
+    weight: Option<Tensor>,
     /// β, shape `normalized_shape` (when elementwise affine).
-    pub bias: Option<Tensor>,
+    bias: Option<Tensor>,
     config: LayerNormConfig,
 }
 

@@ -19,8 +19,8 @@ fn check_step<const D: usize>(name: &str, fx: &Fixture, bn: &BatchNorm<D>, prefi
     let x = fx.tensor(&format!("{prefix}.x")).requires_grad_();
     let y = bn.forward(&x);
     y.backward_with(&fx.tensor(&format!("{prefix}.gy")));
-    let w = bn.weight.as_ref().and_then(Tensor::grad).expect("dgamma");
-    let b = bn.bias.as_ref().and_then(Tensor::grad).expect("dbeta");
+    let w = bn.weight().and_then(Tensor::grad).expect("dgamma");
+    let b = bn.bias().and_then(Tensor::grad).expect("dbeta");
     let dx = x.grad().expect("dx");
     let tag = |k: &str| format!("{name}: {prefix}.{k}");
     [
@@ -65,17 +65,14 @@ fn check_batch_norm<const D: usize>(name: &str) {
         .with_eps(fx.cfg_f32("eps"))
         .with_momentum(Some(fx.cfg_f32("momentum")))
         .init();
-    bn.weight
-        .as_ref()
-        .expect("affine")
-        .assign(&fx.tensor("gamma"));
-    bn.bias.as_ref().expect("affine").assign(&fx.tensor("beta"));
+    bn.weight().expect("affine").assign(&fx.tensor("gamma"));
+    bn.bias().expect("affine").assign(&fx.tensor("beta"));
     let mut worst = 0.0f64;
     for k in 1..=3 {
         let p = format!("step{k}");
         worst = worst.max(check_step(name, &fx, &bn, &p));
-        let rm = bn.running_mean.as_ref().expect("tracked");
-        let rv = bn.running_var.as_ref().expect("tracked");
+        let rm = bn.running_mean().expect("tracked");
+        let rv = bn.running_var().expect("tracked");
         let w = assert_close(
             &format!("{name}: {p}.running_mean"),
             rm,
@@ -92,17 +89,14 @@ fn check_batch_norm<const D: usize>(name: &str) {
             ATOL,
         );
         worst = worst.max(w.abs);
-        assert_eq!(
-            bn.num_batches_tracked.as_ref().map(Tensor::item),
-            Some(k as f32)
-        );
+        assert_eq!(bn.num_batches_tracked().map(Tensor::item), Some(k as f32));
     }
     bn.eval();
-    let before = bn.running_mean.as_ref().map(Tensor::to_vec);
+    let before = bn.running_mean().map(Tensor::to_vec);
     worst = worst.max(check_step(name, &fx, &bn, "eval"));
     // Evaluation leaves the buffers alone.
-    assert_eq!(bn.running_mean.as_ref().map(Tensor::to_vec), before);
-    assert_eq!(bn.num_batches_tracked.as_ref().map(Tensor::item), Some(3.0));
+    assert_eq!(bn.running_mean().map(Tensor::to_vec), before);
+    assert_eq!(bn.num_batches_tracked().map(Tensor::item), Some(3.0));
     println!("{name}: max |diff| over y, dx, dgamma, dbeta, running stats = {worst:e}");
 }
 
@@ -194,11 +188,8 @@ fn modules_match_pytorch() {
 
     let fx = fixture!("layernorm_last2");
     let ln = LayerNorm::new(&[4, 6]);
-    ln.weight
-        .as_ref()
-        .expect("affine")
-        .assign(&fx.tensor("gamma"));
-    ln.bias.as_ref().expect("affine").assign(&fx.tensor("beta"));
+    ln.weight().expect("affine").assign(&fx.tensor("gamma"));
+    ln.bias().expect("affine").assign(&fx.tensor("beta"));
     assert_close(
         "layernorm module: y",
         &ln.forward(&fx.tensor("x")),

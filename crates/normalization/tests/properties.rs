@@ -173,7 +173,7 @@ proptest! {
                 x
             };
             bn.forward(&x);
-            let rv = bn.running_var.as_ref().map(Tensor::to_vec).unwrap_or_default();
+            let rv = bn.running_var().map(Tensor::to_vec).unwrap_or_default();
             prop_assert!(rv.iter().all(|&v| v >= 0.0 && v.is_finite()), "running_var {rv:?}");
         }
         bn.eval();
