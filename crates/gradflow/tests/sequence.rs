@@ -222,6 +222,8 @@ fn run_writes_a_complete_report() {
     for name in ["rnn-tanh", "lstm-fb1", "gru+clip", "rnn-tanh-orth×3+clip"] {
         assert!(table.contains(name), "{name} missing from\n{table}");
     }
+    let svg = std::fs::read_to_string(target.join("gradient_through_time.svg")).unwrap();
+    assert!(svg.contains("after training"), "no trained-network panel");
     let md = std::fs::read_to_string(target.join("report.md")).unwrap();
     assert!(md.contains("](adding.svg)") && md.contains("](gradient_through_time.svg)"));
 }

@@ -29,7 +29,7 @@ pub mod report;
 pub mod through_time;
 pub mod train;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::run::figures::PlotError;
 use crate::run::{ReportDir, ReportDirError};
@@ -58,7 +58,7 @@ pub enum SequenceError {
 }
 
 /// One of the experiments.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Experiment {
     /// ‖∂L/∂h_t‖ against t.
     Gradients,
@@ -92,7 +92,7 @@ impl Experiment {
 
 /// What to run. The defaults are small enough to finish in well under a minute per experiment
 /// on two cores; `docs/recurrent.md` gives the settings of the documented run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SequenceOptions {
     /// Which experiments, in this order.
     pub experiments: Vec<Experiment>,

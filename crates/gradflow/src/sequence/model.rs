@@ -10,10 +10,10 @@ use gradflow_recurrent::{
 };
 use gradflow_tensor::{Module, Tensor};
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Which recurrence, with which initialization.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Arch {
     /// Elman RNN, h′ = tanh(W_ih x + W_hh h + b), PyTorch's default init U(±1/√H): the
     /// spectral radius of W_hh is about √(H·(1/3H)) = 1/√3 ≈ 0.58, so BPTT shrinks a gradient

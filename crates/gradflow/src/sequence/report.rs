@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::adding::CONSTANT_MSE;
 use super::through_time::{self, GradientCurve};
@@ -12,7 +12,7 @@ use crate::run::ReportDir;
 use crate::run::figures::{Body, Figure, LinePanel, Look, Series, YScale, emit};
 
 /// Everything one `gradflow sequence` run measured.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SequenceReport {
     /// What was run.
     pub options: SequenceOptions,
@@ -315,7 +315,7 @@ impl SequenceReport {
                 "gradients.csv",
                 through_time::csv(&self.gradients).as_bytes(),
             )?;
-            let fig = through_time::figure(&self.gradients, self.options.seq_len);
+            let fig = gradient_figure(self);
             let svg = emit(&fig, out.path(), "gradient_through_time")?;
             let _ = writeln!(
                 md,

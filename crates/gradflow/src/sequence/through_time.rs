@@ -22,14 +22,14 @@ use std::time::Instant;
 use gradflow_tensor::{Reduction, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::adding::AddingBatch;
 use super::model::{Arch, SteppedModel};
 use crate::run::figures::{Body, Figure, LinePanel, Look, Series, YScale};
 
 /// One network's gradient-through-time curve.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GradientCurve {
     /// The network.
     pub arch: Arch,

@@ -15,7 +15,7 @@ use gradflow_optimizers::{Adam, AdamConfig, OptimError, Optimizer, Sgd, SgdConfi
 use gradflow_tensor::{Reduction, no_grad};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::adding::AddingBatch;
 use super::model::{Arch, SequenceModel};
@@ -23,7 +23,7 @@ use super::through_time::GradientCurve;
 use crate::run::DivergenceGuard;
 
 /// The optimizer of a run.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum OptimChoice {
     /// Adam with PyTorch's defaults except the learning rate.
     Adam {
@@ -38,7 +38,7 @@ pub enum OptimChoice {
 }
 
 /// How one network is trained.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TrainSetup {
     /// Sequence length T.
     pub seq_len: usize,
@@ -63,7 +63,7 @@ pub struct TrainSetup {
 }
 
 /// One training run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TrainRun {
     /// The network.
     pub arch: Arch,
