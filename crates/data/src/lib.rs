@@ -44,7 +44,7 @@ pub use mnist::{
     DEBIAN_FASHION_MNIST, Dataset, FASHION_MNIST_CLASSES, IdxImages, MAX_IDX_CLASSES,
     find_idx_file, load_idx_folder,
 };
-pub use pixels::Image;
+pub use pixels::{Image, MAX_IMAGE_PIXELS};
 pub use rng::SampleRng;
 pub use transforms::{
     CenterCrop, Compose, Normalize, RandomCrop, RandomHorizontalFlip, RandomResizedCrop, Resize,

@@ -8,6 +8,13 @@ use std::path::Path;
 
 use crate::DataError;
 
+/// The most pixels a decoded image may have: PIL's `Image.MAX_IMAGE_PIXELS`
+/// (⌊1024 · 1024 · 1024 / 4 / 3⌋ = 89 478 485), past which PIL warns of a decompression bomb.
+/// Here it is an error, checked from the header before anything is decoded. Below it, a tiny
+/// file may still decode to a large image, as in PIL: fuzzing found a 600-byte JPEG that
+/// decodes to 11267 × 5376 pixels (60 MP, 180 MB of RGB, about 1 s).
+pub const MAX_IMAGE_PIXELS: u64 = 89_478_485;
+
 /// An 8-bit image with 1 (grey) or 3 (RGB) interleaved channels.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Image {
@@ -174,14 +181,25 @@ impl Image {
         };
         let format = image::guess_format(bytes).map_err(decode_err)?;
         let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
-        // Refuse absurd headers before the decoder allocates: 2¹⁴ × 2¹⁴ pixels (1 GiB RGBA)
-        // is far beyond any training image.
+        // Refuse absurd headers before the decoder allocates: 2¹⁴ pixels a side, 1 GiB.
         let mut limits = image::Limits::default();
         limits.max_image_width = Some(1 << 14);
         limits.max_image_height = Some(1 << 14);
         limits.max_alloc = Some(1 << 30);
         reader.limits(limits);
-        let img = reader.decode().map_err(decode_err)?;
+        let decoder = reader.into_decoder().map_err(decode_err)?;
+        let (w, h) = image::ImageDecoder::dimensions(&decoder);
+        let pixels = u64::from(w) * u64::from(h);
+        if pixels > MAX_IMAGE_PIXELS {
+            return Err(DataError::Corrupt {
+                path: path.to_path_buf(),
+                why: format!(
+                    "{w}×{h} = {pixels} pixels exceeds the decompression-bomb limit of \
+                     {MAX_IMAGE_PIXELS} (PIL's MAX_IMAGE_PIXELS)"
+                ),
+            });
+        }
+        let img = image::DynamicImage::from_decoder(decoder).map_err(decode_err)?;
         let (w, h) = (img.width() as usize, img.height() as usize);
         if channels == 1 && img.color().has_color() {
             // PIL's luma weights, not the image crate's Rec. 709 ones.

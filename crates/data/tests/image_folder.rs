@@ -150,3 +150,44 @@ fn imagenet_layout_indexes_val_with_train_classes() {
         .to_string();
     assert!(e.contains("train/<class>"), "{e}");
 }
+
+/// A PNG that is only a signature, an IHDR chunk announcing `w × h` grey pixels, and IEND.
+fn png_header_only(w: u32, h: u32) -> Vec<u8> {
+    let chunk = |kind: &[u8], data: &[u8]| {
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        let mut c = (data.len() as u32).to_be_bytes().to_vec();
+        c.extend_from_slice(kind);
+        c.extend_from_slice(data);
+        c.extend_from_slice(&crc.sum().to_be_bytes());
+        c
+    };
+    let mut ihdr = w.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    out.extend(chunk(b"IHDR", &ihdr));
+    // The decoder reads the header up to the first IDAT; its content is never reached.
+    out.extend(chunk(
+        b"IDAT",
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    ));
+    out.extend(chunk(b"IEND", &[]));
+    out
+}
+
+#[test]
+fn a_decompression_bomb_header_is_refused_before_decoding() {
+    // 10 000 × 9 000 = 90 M pixels > PIL's MAX_IMAGE_PIXELS (89 478 485), each side < 2¹⁴.
+    let bytes = png_header_only(10_000, 9_000);
+    let e = gradflow_data::Image::decode(&bytes, Path::new("bomb.png"), 3).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("bomb.png") && msg.contains("89478485"),
+        "{msg}"
+    );
+    // Past 2¹⁴ a side the decoder's own limits refuse it.
+    let e = gradflow_data::Image::decode(&png_header_only(20_000, 2), Path::new("wide.png"), 1);
+    assert!(matches!(e, Err(DataError::Decode { .. })), "{e:?}");
+}
