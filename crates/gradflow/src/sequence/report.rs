@@ -320,7 +320,7 @@ impl SequenceReport {
             let _ = writeln!(
                 md,
                 "## Gradient through time\n\n‖∂L/∂h_t‖ for every step t (`gradients.csv`); \
-                 `per step` is (‖∂L/∂h_1‖/‖∂L/∂h_T‖)^(1/(T−1)).\n\n![{}]({svg})\n",
+                 `per step` is the geometric-mean factor per step from the earliest step not flushed to zero up to T; `reach 1e-6` how many steps back the gradient keeps 10⁻⁶ of ‖∂L/∂h_T‖.\n\n![{}]({svg})\n",
                 fig.title
             );
         }
