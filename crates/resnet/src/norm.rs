@@ -86,8 +86,8 @@ impl NormLayer {
     /// γ, the per-channel scale, if the layer has one.
     pub fn weight(&self) -> Option<&Tensor> {
         match self {
-            NormLayer::Batch(bn) => bn.weight.as_ref(),
-            NormLayer::Group(gn) => gn.weight.as_ref(),
+            NormLayer::Batch(bn) => bn.weight(),
+            NormLayer::Group(gn) => gn.weight(),
             NormLayer::Identity => None,
         }
     }

@@ -10,7 +10,7 @@
 //! this (a pure function of the seed, so the test is deterministic).
 
 use gradflow_layers::Conv2d;
-use gradflow_normalization::BatchNorm2d;
+use gradflow_normalization::{BatchNorm2d, BatchNormConfig};
 use gradflow_resnet::{
     BasicBlock, BlockOptions, Bottleneck, Downsample, NormLayer, PadShortcut, Shortcut,
     ShortcutKind,
@@ -23,10 +23,12 @@ const MARGIN: f32 = 0.03;
 
 /// A BatchNorm2d whose γ and β are the given tensors.
 fn bn(gamma: &Tensor, beta: &Tensor) -> NormLayer {
-    let mut b = BatchNorm2d::new(gamma.numel());
-    b.weight = Some(gamma.clone());
-    b.bias = Some(beta.clone());
-    NormLayer::Batch(b)
+    let c = gamma.numel();
+    NormLayer::Batch(BatchNorm2d::from_tensors(
+        BatchNormConfig::new(c),
+        Some((gamma.clone(), beta.clone())),
+        Some((Tensor::zeros(&[c]), Tensor::ones(&[c]))),
+    ))
 }
 
 /// The conv `c` with its weight replaced by `w`.

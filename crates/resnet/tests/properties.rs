@@ -159,8 +159,8 @@ fn composed_norm(n: &NormLayer, x: &Tensor) -> Tensor {
             let mean = x.mean(&[0, 2, 3], true);
             let var = x.var(&[0, 2, 3], 0, true);
             let xhat = x.sub(&mean).div(&var.add_scalar(bn.config().eps).sqrt());
-            let g = bn.weight.as_ref().expect("affine").reshape(&[1, c, 1, 1]);
-            let b = bn.bias.as_ref().expect("affine").reshape(&[1, c, 1, 1]);
+            let g = bn.weight().expect("affine").reshape(&[1, c, 1, 1]);
+            let b = bn.bias().expect("affine").reshape(&[1, c, 1, 1]);
             xhat.mul(&g).add(&b)
         }
         _ => panic!("these tests use BatchNorm"),
