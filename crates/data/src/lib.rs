@@ -42,7 +42,7 @@ pub use idx::{
 pub use loader::{Batch, DataLoader, Epoch, LoaderConfig, LoaderStats};
 pub use mnist::{
     DEBIAN_FASHION_MNIST, Dataset, FASHION_MNIST_CLASSES, IdxImages, MAX_IDX_CLASSES,
-    find_idx_file, load_idx_folder,
+    find_idx_file, idx_splits_from_bytes, load_idx_folder,
 };
 pub use pixels::{Image, MAX_IMAGE_PIXELS};
 pub use rng::SampleRng;

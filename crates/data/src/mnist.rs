@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use gradflow_tensor::Tensor;
 
-use crate::idx::{IdxRaw, IdxType, read_idx_raw};
+use crate::idx::{IdxRaw, IdxType, parse_idx_raw, read_idx_raw};
 use crate::{DataError, Image, VisionDataset};
 
 /// Where Debian's `dataset-fashion-mnist` package puts the files.
@@ -81,6 +81,30 @@ impl Dataset {
             Tensor::from_vec(x, &[idx.len(), self.dim]),
             idx.iter().map(|&i| self.labels[i]).collect(),
         )
+    }
+
+    /// The mean and standard deviation over every value (pixels share one mean and one std,
+    /// as torchvision's `Normalize` on a one-channel image does), accumulated in f64.
+    pub fn mean_std(&self) -> (f32, f32) {
+        let n = self.features.len().max(1) as f64;
+        let mean = self.features.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+        let var = self
+            .features
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        (mean as f32, var.sqrt() as f32)
+    }
+
+    /// x ← (x − mean)/std for every value, as every reference pipeline standardizes its inputs
+    /// (use the *training* set's [`Dataset::mean_std`] for both splits). A std of 0 (constant
+    /// inputs) only centres them.
+    pub fn standardize(&mut self, mean: f32, std: f32) {
+        let inv = if std > 0.0 { 1.0 / std } else { 1.0 };
+        for v in &mut self.features {
+            *v = (*v - mean) * inv;
+        }
     }
 
     /// The first `n` rows (all if fewer).
@@ -291,17 +315,41 @@ pub fn load_idx_folder(dir: &Path) -> Result<(Dataset, Dataset), DataError> {
     let (te_img, te_lbl) = split_paths(dir, "t10k")?;
     let train = read_pair(&tr_img, &tr_lbl)?;
     let test = read_pair(&te_img, &te_lbl)?;
+    flat_splits(&name, train, test, &te_img, &te_lbl)
+}
+
+/// [`load_idx_folder`] from the four files' bytes (plain or gzip), for data compiled into a
+/// binary: `files` are (name, bytes) of the training images, training labels, test images and
+/// test labels, in that order; the names only identify the files in errors. Every check of
+/// [`load_idx_folder`] applies.
+///
+/// # Errors
+/// A [`DataError`] naming the damaged file.
+pub fn idx_splits_from_bytes(
+    name: &str,
+    files: [(&Path, &[u8]); 4],
+) -> Result<(Dataset, Dataset), DataError> {
+    let parse = |i: usize| parse_idx_raw(files[i].1, files[i].0);
+    let train = check_pair(parse(0)?, files[0].0, &parse(1)?, files[1].0)?;
+    let test = check_pair(parse(2)?, files[2].0, &parse(3)?, files[3].0)?;
+    flat_splits(name, train, test, files[2].0, files[3].0)
+}
+
+fn flat_splits(
+    name: &str,
+    train: Pair,
+    test: Pair,
+    te_img: &Path,
+    te_lbl: &Path,
+) -> Result<(Dataset, Dataset), DataError> {
     let classes = train.used_classes.max(10);
     check_test_against_train(
         (train.rows, train.cols, classes),
         (test.rows, test.cols, test.used_classes),
-        &te_img,
-        &te_lbl,
+        te_img,
+        te_lbl,
     )?;
-    Ok((
-        to_flat(train, &name, classes),
-        to_flat(test, &name, classes),
-    ))
+    Ok((to_flat(train, name, classes), to_flat(test, name, classes)))
 }
 
 /// An IDX image + label pair as 8-bit images with 1 (grey) or 3 (grey repeated as RGB)

@@ -84,6 +84,8 @@ fn corrupt_idx_file_names_the_file() {
     images.truncate(16 + 10);
     write("train-images-idx3-ubyte", &images);
     write("train-labels-idx1-ubyte", &encode_idx_u8(&[2], &[0, 1]));
+    write("t10k-images-idx3-ubyte", &encode_idx_u8(&[1, 28, 28], &[0; 28 * 28]));
+    write("t10k-labels-idx1-ubyte", &encode_idx_u8(&[1], &[0]));
     let o = gradflow(&["vanishing", "--data", dir.path().to_str().unwrap_or(".")]);
     assert_one_line_error(&o, "train-images-idx3-ubyte: truncated IDX file");
 }
@@ -337,4 +339,85 @@ fn a_rerun_leaves_no_files_of_the_previous_run() {
         1,
         "staging left behind"
     );
+}
+
+/// A folder of MNIST-layout IDX files from raw bytes.
+fn idx_folder(
+    train_img: &[u8],
+    train_lbl: &[u8],
+    test_img: &[u8],
+    test_lbl: &[u8],
+) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, bytes) in [
+        ("train-images-idx3-ubyte", train_img),
+        ("train-labels-idx1-ubyte", train_lbl),
+        ("t10k-images-idx3-ubyte", test_img),
+        ("t10k-labels-idx1-ubyte", test_lbl),
+    ] {
+        std::fs::write(dir.path().join(name), bytes).expect("write");
+    }
+    dir
+}
+
+fn run_on(dir: &tempfile::TempDir) -> Output {
+    let out = dir.path().join("out");
+    let mut args = SMALL.to_vec();
+    args.retain(|a| *a != "--embedded");
+    args.extend([
+        "--data",
+        dir.path().to_str().unwrap_or("."),
+        "--out",
+        out.to_str().unwrap_or("."),
+    ]);
+    gradflow(&args)
+}
+
+#[test]
+fn damaged_data_files_are_named_by_the_binary() {
+    let img = |n: usize, side: usize| encode_idx_u8(&[n, side, side], &vec![7; n * side * side]);
+    let lbl = |v: &[u8]| encode_idx_u8(&[v.len()], v);
+    // An empty training set used to panic with "cannot sample empty range".
+    let d = idx_folder(&img(0, 2), &lbl(&[]), &img(1, 2), &lbl(&[0]));
+    assert_one_line_error(&run_on(&d), "train-images-idx3-ubyte");
+    // Images of size 0 × 0 used to panic.
+    let d = idx_folder(&img(2, 0), &lbl(&[0, 1]), &img(1, 2), &lbl(&[0]));
+    assert_one_line_error(&run_on(&d), "train-images-idx3-ubyte");
+    // Test images of another size used to panic in Linear.
+    let d = idx_folder(&img(2, 2), &lbl(&[0, 1]), &img(1, 3), &lbl(&[0]));
+    assert_one_line_error(&run_on(&d), "t10k-images-idx3-ubyte");
+    // A test label outside the training classes used to give 0 % accuracy silently.
+    let d = idx_folder(&img(2, 2), &lbl(&[0, 1]), &img(1, 2), &lbl(&[200]));
+    assert_one_line_error(&run_on(&d), "t10k-labels-idx1-ubyte");
+    // A header announcing more than the file holds wrapped 32-bit sizes and panicked.
+    let mut huge = vec![0, 0, 8, 3];
+    for d in [1u32, (1 << 31) - 1, (1 << 31) + 1] {
+        huge.extend_from_slice(&d.to_be_bytes());
+    }
+    let d = idx_folder(&huge, &lbl(&[0]), &img(1, 2), &lbl(&[0]));
+    assert_one_line_error(&run_on(&d), "train-images-idx3-ubyte");
+    // Trailing data after what the header announces is refused, not read.
+    let mut long = img(2, 2);
+    long.extend_from_slice(&[0; 1000]);
+    let d = idx_folder(&long, &lbl(&[0, 1]), &img(1, 2), &lbl(&[0]));
+    assert_one_line_error(&run_on(&d), "train-images-idx3-ubyte");
+}
+
+#[test]
+fn nan_and_negative_float_labels_are_named_by_the_binary() {
+    // A float label file (IDX type 0x0D) with NaN, then −1: used to become class 0 silently.
+    for bad in [f32::NAN, -1.0, 1e30] {
+        let mut labels = vec![0, 0, 0x0D, 1, 0, 0, 0, 2];
+        for v in [0.0f32, bad] {
+            labels.extend_from_slice(&v.to_be_bytes());
+        }
+        let img = encode_idx_u8(&[2, 2, 2], &[1; 8]);
+        let d = idx_folder(
+            &img,
+            &labels,
+            &encode_idx_u8(&[1, 2, 2], &[1; 4]),
+            &encode_idx_u8(&[1], &[0]),
+        );
+        assert_one_line_error(&run_on(&d), "train-labels-idx1-ubyte");
+    }
 }
