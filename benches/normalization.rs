@@ -4,8 +4,8 @@
 //! GroupNorm(8) on MLP features [128, 256].
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gradflow::normalization::{batch_norm, group_norm};
-use gradflow::tensor::Tensor;
+use gradflow_normalization::{batch_norm, group_norm};
+use gradflow_tensor::Tensor;
 use rand::SeedableRng;
 
 /// BatchNorm over all dims but 1, written with tensor ops.
