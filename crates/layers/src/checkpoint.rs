@@ -123,33 +123,22 @@ impl fmt::Display for LoadReport {
         if !self.unexpected.is_empty() {
             parts.push(format!("unexpected {}", self.unexpected.join(", ")));
         }
-        if !self.wrong_shape.is_empty() {
-            let s: Vec<String> = self
-                .wrong_shape
-                .iter()
-                .map(|m| format!("{} (module {:?}, file {:?})", m.name, m.expected, m.found))
-                .collect();
-            parts.push(format!("wrong shape {}", s.join(", ")));
-        }
-        if !self.wrong_dtype.is_empty() {
-            let s: Vec<String> = self
-                .wrong_dtype
-                .iter()
-                .map(|(n, d)| format!("{n} ({d})"))
-                .collect();
-            parts.push(format!("unreadable dtype {}", s.join(", ")));
-        }
+        let named = |what: &str, items: Vec<String>| {
+            (!items.is_empty()).then(|| format!("{what} {}", items.join(", ")))
+        };
+        let with_dtype =
+            |v: &[(String, String)]| v.iter().map(|(n, d)| format!("{n} ({d})")).collect();
+        let shapes = self
+            .wrong_shape
+            .iter()
+            .map(|m| format!("{} (module {:?}, file {:?})", m.name, m.expected, m.found))
+            .collect();
+        parts.extend(named("wrong shape", shapes));
+        parts.extend(named("unreadable dtype", with_dtype(&self.wrong_dtype)));
         if parts.is_empty() {
             parts.push(format!("{} tensors loaded", self.loaded.len()));
         }
-        if !self.converted.is_empty() {
-            let s: Vec<String> = self
-                .converted
-                .iter()
-                .map(|(n, d)| format!("{n} ({d})"))
-                .collect();
-            parts.push(format!("converted to f32 {}", s.join(", ")));
-        }
+        parts.extend(named("converted to f32", with_dtype(&self.converted)));
         write!(f, "{}", parts.join("; "))
     }
 }

@@ -129,11 +129,7 @@ pub(crate) fn zero_conv(conv: &Conv2d) {
 
 impl Module for BasicBlock {
     fn forward(&self, x: &Tensor) -> Tensor {
-        let f = self.branch(x);
-        match self.shortcut.apply(x) {
-            Some(s) => relu(&f.add(&s)),
-            None => relu(&f),
-        }
+        self.shortcut.join(&self.branch(x), x)
     }
 
     fn visit(&self, s: &mut Scope<'_>) {

@@ -138,11 +138,7 @@ impl Bottleneck {
 
 impl Module for Bottleneck {
     fn forward(&self, x: &Tensor) -> Tensor {
-        let f = self.branch(x);
-        match self.shortcut.apply(x) {
-            Some(s) => relu(&f.add(&s)),
-            None => relu(&f),
-        }
+        self.shortcut.join(&self.branch(x), x)
     }
 
     fn visit(&self, s: &mut Scope<'_>) {

@@ -10,6 +10,7 @@
 //! - **C**: projections everywhere (not offered: the paper found it marginally better for
 //!   13 times the shortcut parameters).
 
+use gradflow_activations::relu;
 use gradflow_init::{FanMode, Nonlinearity, kaiming_normal};
 use gradflow_layers::Conv2d;
 use gradflow_tensor::{Conv2dParams, Module, Scope, Tensor};
@@ -208,6 +209,15 @@ impl Shortcut {
             Shortcut::Projection(d) => Some(d.forward(x)),
             Shortcut::PadZeros(p) => Some(p.forward(x)),
             Shortcut::None => None,
+        }
+    }
+
+    /// A block's output from its branch output `f` and input `x`: relu(f + shortcut(x)), or
+    /// relu(f) for a plain block (He et al. 2016, eq. 1: the addition, then the ReLU).
+    pub fn join(&self, f: &Tensor, x: &Tensor) -> Tensor {
+        match self.apply(x) {
+            Some(s) => relu(&f.add(&s)),
+            None => relu(f),
         }
     }
 
