@@ -42,6 +42,41 @@ enum Command {
     /// BatchNorm. A residual block's Jacobian is I + ∂F/∂h, so the identity carries the signal
     /// past every block; a plain block has only ∂F/∂h.
     ResnetGradients(ResnetArgs),
+    /// Vanishing and exploding gradients in time: ‖∂L/∂h_t‖ of tanh RNN, LSTM and GRU at
+    /// T = 200, the adding problem with and without clipping, an exploding recurrent init.
+    Sequence(SequenceArgs),
+}
+
+#[derive(Args, Debug)]
+struct SequenceArgs {
+    /// Experiments, comma-separated: gradients, adding, exploding.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "gradients,adding,exploding"
+    )]
+    only: Vec<String>,
+    /// Sequence length T.
+    #[arg(long, default_value_t = 200, allow_negative_numbers = true)]
+    seq_len: usize,
+    /// Hidden units H.
+    #[arg(long, default_value_t = 64, allow_negative_numbers = true)]
+    hidden: usize,
+    /// Most Adam steps per adding-problem run (it stops once its held-out MSE < 0.01).
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
+    steps: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 3e-3, allow_hyphen_values = true)]
+    lr: f64,
+    /// Held-out MSE every this many steps.
+    #[arg(long, default_value_t = 25, allow_negative_numbers = true)]
+    eval_every: usize,
+    /// Seed for weights and data.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    seed: u64,
+    /// Folder for the report files.
+    #[arg(long, default_value = "sequence-report")]
+    out: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -132,6 +167,8 @@ enum CliError {
     Memory(#[from] memory::MemoryError),
     #[error(transparent)]
     ResnetReport(#[from] gradflow::resnet_gradients::ReportError),
+    #[error(transparent)]
+    Sequence(#[from] gradflow::sequence::SequenceError),
 }
 
 fn validate(a: &VanishingArgs) -> Result<(), CliError> {
@@ -390,11 +427,48 @@ fn resnet_gradients(a: ResnetArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+fn sequence(a: SequenceArgs) -> Result<(), CliError> {
+    use gradflow::sequence::{Experiment, SequenceOptions, run};
+    let mut experiments = Vec::new();
+    for n in &a.only {
+        experiments.push(Experiment::parse(n).ok_or_else(|| {
+            CliError::Usage(format!(
+                "--only {n}: expected gradients, adding or exploding"
+            ))
+        })?);
+    }
+    let opts = SequenceOptions {
+        experiments,
+        seq_len: a.seq_len,
+        hidden: a.hidden,
+        steps: a.steps,
+        lr: a.lr,
+        eval_every: a.eval_every,
+        seed: a.seed,
+        ..SequenceOptions::default()
+    };
+    opts.validate()?;
+    let what = format!("sequence at --seq-len {} --hidden {}", a.seq_len, a.hidden);
+    memory::check(
+        &what,
+        opts.memory_estimate(),
+        memory::available(),
+        "--seq-len or --hidden",
+    )?;
+    let out = ReportDir::prepare(&a.out)?;
+    let report = run(&opts, &out, |line| eprintln!("{line}"))?;
+    print!("{}", report.table());
+    let dir = out.commit("gradflow sequence")?;
+    println!("report: {}", dir.join("report.md").display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Vanishing(a)) => vanishing(a),
         Some(Command::ResnetGradients(a)) => resnet_gradients(a),
+        Some(Command::Sequence(a)) => sequence(a),
         None => vanishing(cli.vanishing),
     };
     match result {

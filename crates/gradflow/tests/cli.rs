@@ -84,7 +84,10 @@ fn corrupt_idx_file_names_the_file() {
     images.truncate(16 + 10);
     write("train-images-idx3-ubyte", &images);
     write("train-labels-idx1-ubyte", &encode_idx_u8(&[2], &[0, 1]));
-    write("t10k-images-idx3-ubyte", &encode_idx_u8(&[1, 28, 28], &[0; 28 * 28]));
+    write(
+        "t10k-images-idx3-ubyte",
+        &encode_idx_u8(&[1, 28, 28], &[0; 28 * 28]),
+    );
     write("t10k-labels-idx1-ubyte", &encode_idx_u8(&[1], &[0]));
     let o = gradflow(&["vanishing", "--data", dir.path().to_str().unwrap_or(".")]);
     assert_one_line_error(&o, "train-images-idx3-ubyte: truncated IDX file");
@@ -420,4 +423,52 @@ fn nan_and_negative_float_labels_are_named_by_the_binary() {
         );
         assert_one_line_error(&run_on(&d), "train-labels-idx1-ubyte");
     }
+}
+
+#[test]
+fn sequence_and_resnet_gradients_run_small_and_refuse_bad_flags() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let seq = out.path().join("seq");
+    let o = gradflow(&[
+        "sequence",
+        "--seq-len",
+        "12",
+        "--hidden",
+        "8",
+        "--steps",
+        "4",
+        "--eval-every",
+        "2",
+        "--out",
+        seq.to_str().unwrap_or("."),
+    ]);
+    assert!(o.status.success(), "stderr: {}", stderr(&o));
+    assert!(seq.join("report.md").is_file() && seq.join("manifest.json").is_file());
+    assert_one_line_error(&gradflow(&["sequence", "--only", "copy"]), "--only copy");
+    let rg = out.path().join("rg");
+    let o = gradflow(&[
+        "resnet-gradients",
+        "--depths",
+        "18",
+        "--size",
+        "28",
+        "--steps",
+        "1",
+        "--out",
+        rg.to_str().unwrap_or("."),
+    ]);
+    assert!(o.status.success(), "stderr: {}", stderr(&o));
+    assert!(rg.join("block_grad_norms.svg").is_file() && rg.join("blocks.csv").is_file());
+    assert_one_line_error(
+        &gradflow(&["resnet-gradients", "--size", "30"]),
+        "multiple of 14",
+    );
+    assert_one_line_error(
+        &gradflow(&["resnet-gradients", "--depths", "20"]),
+        "not a torchvision ResNet depth",
+    );
+    assert_one_line_error(
+        &gradflow(&["resnet-gradients", "--batch", "5000", "--depths", "152"]),
+        "of memory, but this machine has",
+    );
 }
