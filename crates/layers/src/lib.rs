@@ -53,6 +53,7 @@
 //! ```
 
 pub mod checkpoint;
+pub mod fuzzing;
 mod conv;
 mod dropout;
 mod embedding;
