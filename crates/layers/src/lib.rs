@@ -53,11 +53,11 @@
 //! ```
 
 pub mod checkpoint;
-pub mod fuzzing;
 mod conv;
 mod dropout;
 mod embedding;
 mod flatten;
+pub mod fuzzing;
 mod linear;
 mod pair;
 mod pool;
