@@ -274,9 +274,9 @@ fn vanishing(a: VanishingArgs) -> Result<(), CliError> {
         }
         memory::check(
             &format!("`{}` at --batch {}", c.name, opts.batch),
-            c.memory_estimate(opts.batch),
+            c.memory_estimate(&opts),
             available,
-            "--batch, --width, --depth or --deep-depth",
+            "--batch, --width, --depth, --deep-depth or --steps",
         )?;
     }
     let sweeps: Vec<Vec<f64>> = configs
@@ -453,7 +453,7 @@ fn sequence(a: SequenceArgs) -> Result<(), CliError> {
         &what,
         opts.memory_estimate(),
         memory::available(),
-        "--seq-len or --hidden",
+        "--seq-len, --hidden or --steps",
     )?;
     let out = ReportDir::prepare(&a.out)?;
     let report = run(&opts, &out, |line| eprintln!("{line}"))?;

@@ -218,6 +218,9 @@ fn huge_depth_and_width_are_refused_up_front() {
         a.extend(args);
         assert_one_line_error(&gradflow(&a), "reduce --batch, --width, --depth");
     }
+    // A step count whose recorder history alone cannot fit used to grow until it did not.
+    let o = gradflow(&["vanishing", "--embedded", "--steps", "1000000000000"]);
+    assert_one_line_error(&o, "of memory, but this machine has");
 }
 
 #[test]

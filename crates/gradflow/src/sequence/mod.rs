@@ -202,11 +202,14 @@ impl SequenceOptions {
 
     /// Bytes the largest step needs, in f64 (no overflow): the activations BPTT keeps, about
     /// 8 values per gate unit per step and sequence (gate pre-activations, gates, states and
-    /// their gradients), for a 4-gate LSTM, the held-out batch included; plus the weights.
+    /// their gradients), for a 4-gate LSTM, the held-out batch included; plus the weights;
+    /// plus the curves every run keeps (a loss and gradient norm per step, a held-out MSE per
+    /// evaluation, about 64 bytes a step for each of the six adding-problem runs).
     pub fn memory_estimate(&self) -> f64 {
         let rows = (self.batch.max(self.eval_batch)) as f64 * self.seq_len as f64;
         let h = self.hidden as f64;
-        4.0 * (8.0 * 4.0 * h * rows + 3.0 * 4.0 * h * (h + 3.0))
+        let curves = 6.0 * 64.0 * (self.steps as f64 + 1.0);
+        4.0 * (8.0 * 4.0 * h * rows + 3.0 * 4.0 * h * (h + 3.0)) + curves
     }
 
     fn setup(&self, clip: Option<f32>) -> TrainSetup {

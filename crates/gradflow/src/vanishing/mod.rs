@@ -95,14 +95,18 @@ impl LabConfig {
     /// for any flag value): parameters, their gradients and the optimizer's state (momentum:
     /// one buffer, Adam: two), plus the activations a step keeps for backward — about six
     /// `[batch, width]` tensors per block (linear output, norm output, activation, residual
-    /// sum, and their gradients) — and the input batch.
-    pub fn memory_estimate(&self, batch: usize) -> f64 {
+    /// sum, and their gradients) — and the input batch; plus what the run keeps: the
+    /// recorder's numbers of every logged step (seven values per block, in a `LayerStats` of
+    /// about 48 bytes) for each learning rate of the sweep.
+    pub fn memory_estimate(&self, opts: &LabOptions) -> f64 {
         let s = &self.spec;
         let (w, blocks, b) = (
             s.width as f64,
             (s.depth as f64 - 1.0).max(1.0),
-            batch as f64,
+            opts.batch as f64,
         );
+        let logged = opts.steps as f64 / opts.log_every.max(1) as f64 + 2.0;
+        let curves = 3.0 * logged * (48.0 * blocks + 64.0);
         let params =
             s.input as f64 * w + (blocks - 1.0) * w * w + w * s.classes as f64 + 3.0 * w * blocks;
         let state = match self.optimizer {
@@ -111,7 +115,7 @@ impl LabConfig {
             OptimizerKind::Adam => 2.0,
         };
         let activations = 6.0 * b * w * blocks + b * (s.input + s.classes) as f64;
-        4.0 * (params * (2.0 + state) + activations)
+        4.0 * (params * (2.0 + state) + activations) + curves
     }
 
     /// Why this configuration cannot train at `batch`, if it cannot (BatchNorm needs two rows
