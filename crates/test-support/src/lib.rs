@@ -251,6 +251,31 @@ pub fn assert_slice_close(
     worst
 }
 
+/// Replay every input a fuzzer kept for `target` (`fuzz/corpus/<target>/` at the workspace
+/// root, committed) through `run`, the entry point the fuzz target calls, so that CI catches a
+/// regression on them without a fuzzer. Returns how many inputs were replayed.
+///
+/// # Panics
+/// When the corpus is missing or empty, or an input makes `run` panic (naming the file).
+pub fn replay_fuzz_corpus(target: &str, run: fn(&[u8])) -> usize {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{}: empty corpus", dir.display());
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let r = std::panic::catch_unwind(|| run(&bytes));
+        assert!(r.is_ok(), "{target}: {} panics", f.display());
+    }
+    files.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
