@@ -389,32 +389,35 @@ fn f16_to_f32(h: u16) -> f32 {
 }
 
 /// The entry's values as f32, or `None` for dtypes that are not plain numbers.
+/// Each little-endian `N`-byte element of `d` mapped through `f` (the entry readers' one loop).
+fn le_chunks<const N: usize, T, C: FromIterator<T>>(d: &[u8], f: impl Fn([u8; N]) -> T) -> C {
+    d.chunks_exact(N)
+        .map(|c| {
+            let mut a = [0u8; N];
+            a.copy_from_slice(c);
+            f(a)
+        })
+        .collect()
+}
+
 fn decode(dtype: Dtype, data: &[u8]) -> Option<Vec<f32>> {
-    fn chunks<const N: usize>(d: &[u8], f: impl Fn([u8; N]) -> f32) -> Vec<f32> {
-        d.chunks_exact(N)
-            .map(|c| {
-                let mut a = [0u8; N];
-                a.copy_from_slice(c);
-                f(a)
-            })
-            .collect()
-    }
+    use le_chunks as chunks;
     Some(match dtype {
-        Dtype::F32 => chunks::<4>(data, f32::from_le_bytes),
-        Dtype::F64 => chunks::<8>(data, |b| f64::from_le_bytes(b) as f32),
-        Dtype::F16 => chunks::<2>(data, |b| f16_to_f32(u16::from_le_bytes(b))),
-        Dtype::BF16 => chunks::<2>(data, |b| {
+        Dtype::F32 => chunks::<4, _, _>(data, f32::from_le_bytes),
+        Dtype::F64 => chunks::<8, _, _>(data, |b| f64::from_le_bytes(b) as f32),
+        Dtype::F16 => chunks::<2, _, _>(data, |b| f16_to_f32(u16::from_le_bytes(b))),
+        Dtype::BF16 => chunks::<2, _, _>(data, |b| {
             f32::from_bits((u16::from_le_bytes(b) as u32) << 16)
         }),
-        Dtype::I64 => chunks::<8>(data, |b| i64::from_le_bytes(b) as f32),
-        Dtype::I32 => chunks::<4>(data, |b| i32::from_le_bytes(b) as f32),
-        Dtype::I16 => chunks::<2>(data, |b| i16::from_le_bytes(b) as f32),
-        Dtype::I8 => chunks::<1>(data, |b| i8::from_le_bytes(b) as f32),
-        Dtype::U64 => chunks::<8>(data, |b| u64::from_le_bytes(b) as f32),
-        Dtype::U32 => chunks::<4>(data, |b| u32::from_le_bytes(b) as f32),
-        Dtype::U16 => chunks::<2>(data, |b| u16::from_le_bytes(b) as f32),
-        Dtype::U8 => chunks::<1>(data, |b| b[0] as f32),
-        Dtype::BOOL => chunks::<1>(data, |b| if b[0] != 0 { 1.0 } else { 0.0 }),
+        Dtype::I64 => chunks::<8, _, _>(data, |b| i64::from_le_bytes(b) as f32),
+        Dtype::I32 => chunks::<4, _, _>(data, |b| i32::from_le_bytes(b) as f32),
+        Dtype::I16 => chunks::<2, _, _>(data, |b| i16::from_le_bytes(b) as f32),
+        Dtype::I8 => chunks::<1, _, _>(data, |b| i8::from_le_bytes(b) as f32),
+        Dtype::U64 => chunks::<8, _, _>(data, |b| u64::from_le_bytes(b) as f32),
+        Dtype::U32 => chunks::<4, _, _>(data, |b| u32::from_le_bytes(b) as f32),
+        Dtype::U16 => chunks::<2, _, _>(data, |b| u16::from_le_bytes(b) as f32),
+        Dtype::U8 => chunks::<1, _, _>(data, |b| b[0] as f32),
+        Dtype::BOOL => chunks::<1, _, _>(data, |b| if b[0] != 0 { 1.0 } else { 0.0 }),
         _ => return None,
     })
 }
@@ -618,24 +621,16 @@ pub fn read_entries(path: impl AsRef<Path>) -> Result<Vec<(String, Stored)>, Che
 /// Integer (or boolean) entry values widened to i64 exactly; `None` for other dtypes and
 /// for a U64 value that does not fit.
 fn decode_int(dtype: Dtype, d: &[u8]) -> Option<Vec<i64>> {
-    fn chunks<const N: usize>(d: &[u8], f: impl Fn([u8; N]) -> Option<i64>) -> Option<Vec<i64>> {
-        d.chunks_exact(N)
-            .map(|c| {
-                let mut a = [0u8; N];
-                a.copy_from_slice(c);
-                f(a)
-            })
-            .collect()
-    }
+    use le_chunks as chunks;
     match dtype {
-        Dtype::I64 => chunks::<8>(d, |b| Some(i64::from_le_bytes(b))),
-        Dtype::I32 => chunks::<4>(d, |b| Some(i32::from_le_bytes(b).into())),
-        Dtype::I16 => chunks::<2>(d, |b| Some(i16::from_le_bytes(b).into())),
-        Dtype::I8 => chunks::<1>(d, |b| Some(i8::from_le_bytes(b).into())),
-        Dtype::U64 => chunks::<8>(d, |b| i64::try_from(u64::from_le_bytes(b)).ok()),
-        Dtype::U32 => chunks::<4>(d, |b| Some(u32::from_le_bytes(b).into())),
-        Dtype::U16 => chunks::<2>(d, |b| Some(u16::from_le_bytes(b).into())),
-        Dtype::U8 | Dtype::BOOL => chunks::<1>(d, |b| Some(b[0].into())),
+        Dtype::I64 => chunks::<8, _, _>(d, |b| Some(i64::from_le_bytes(b))),
+        Dtype::I32 => chunks::<4, _, _>(d, |b| Some(i32::from_le_bytes(b).into())),
+        Dtype::I16 => chunks::<2, _, _>(d, |b| Some(i16::from_le_bytes(b).into())),
+        Dtype::I8 => chunks::<1, _, _>(d, |b| Some(i8::from_le_bytes(b).into())),
+        Dtype::U64 => chunks::<8, _, _>(d, |b| i64::try_from(u64::from_le_bytes(b)).ok()),
+        Dtype::U32 => chunks::<4, _, _>(d, |b| Some(u32::from_le_bytes(b).into())),
+        Dtype::U16 => chunks::<2, _, _>(d, |b| Some(u16::from_le_bytes(b).into())),
+        Dtype::U8 | Dtype::BOOL => chunks::<1, _, _>(d, |b| Some(b[0].into())),
         _ => None,
     }
 }
