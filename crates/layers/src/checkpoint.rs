@@ -401,23 +401,22 @@ fn le_chunks<const N: usize, T, C: FromIterator<T>>(d: &[u8], f: impl Fn([u8; N]
 }
 
 fn decode(dtype: Dtype, data: &[u8]) -> Option<Vec<f32>> {
-    use le_chunks as chunks;
     Some(match dtype {
-        Dtype::F32 => chunks::<4, _, _>(data, f32::from_le_bytes),
-        Dtype::F64 => chunks::<8, _, _>(data, |b| f64::from_le_bytes(b) as f32),
-        Dtype::F16 => chunks::<2, _, _>(data, |b| f16_to_f32(u16::from_le_bytes(b))),
-        Dtype::BF16 => chunks::<2, _, _>(data, |b| {
+        Dtype::F32 => le_chunks::<4, _, _>(data, f32::from_le_bytes),
+        Dtype::F64 => le_chunks::<8, _, _>(data, |b| f64::from_le_bytes(b) as f32),
+        Dtype::F16 => le_chunks::<2, _, _>(data, |b| f16_to_f32(u16::from_le_bytes(b))),
+        Dtype::BF16 => le_chunks::<2, _, _>(data, |b| {
             f32::from_bits((u16::from_le_bytes(b) as u32) << 16)
         }),
-        Dtype::I64 => chunks::<8, _, _>(data, |b| i64::from_le_bytes(b) as f32),
-        Dtype::I32 => chunks::<4, _, _>(data, |b| i32::from_le_bytes(b) as f32),
-        Dtype::I16 => chunks::<2, _, _>(data, |b| i16::from_le_bytes(b) as f32),
-        Dtype::I8 => chunks::<1, _, _>(data, |b| i8::from_le_bytes(b) as f32),
-        Dtype::U64 => chunks::<8, _, _>(data, |b| u64::from_le_bytes(b) as f32),
-        Dtype::U32 => chunks::<4, _, _>(data, |b| u32::from_le_bytes(b) as f32),
-        Dtype::U16 => chunks::<2, _, _>(data, |b| u16::from_le_bytes(b) as f32),
-        Dtype::U8 => chunks::<1, _, _>(data, |b| b[0] as f32),
-        Dtype::BOOL => chunks::<1, _, _>(data, |b| if b[0] != 0 { 1.0 } else { 0.0 }),
+        Dtype::I64 => le_chunks::<8, _, _>(data, |b| i64::from_le_bytes(b) as f32),
+        Dtype::I32 => le_chunks::<4, _, _>(data, |b| i32::from_le_bytes(b) as f32),
+        Dtype::I16 => le_chunks::<2, _, _>(data, |b| i16::from_le_bytes(b) as f32),
+        Dtype::I8 => le_chunks::<1, _, _>(data, |b| i8::from_le_bytes(b) as f32),
+        Dtype::U64 => le_chunks::<8, _, _>(data, |b| u64::from_le_bytes(b) as f32),
+        Dtype::U32 => le_chunks::<4, _, _>(data, |b| u32::from_le_bytes(b) as f32),
+        Dtype::U16 => le_chunks::<2, _, _>(data, |b| u16::from_le_bytes(b) as f32),
+        Dtype::U8 => le_chunks::<1, _, _>(data, |b| b[0] as f32),
+        Dtype::BOOL => le_chunks::<1, _, _>(data, |b| if b[0] != 0 { 1.0 } else { 0.0 }),
         _ => return None,
     })
 }
@@ -621,16 +620,15 @@ pub fn read_entries(path: impl AsRef<Path>) -> Result<Vec<(String, Stored)>, Che
 /// Integer (or boolean) entry values widened to i64 exactly; `None` for other dtypes and
 /// for a U64 value that does not fit.
 fn decode_int(dtype: Dtype, d: &[u8]) -> Option<Vec<i64>> {
-    use le_chunks as chunks;
     match dtype {
-        Dtype::I64 => chunks::<8, _, _>(d, |b| Some(i64::from_le_bytes(b))),
-        Dtype::I32 => chunks::<4, _, _>(d, |b| Some(i32::from_le_bytes(b).into())),
-        Dtype::I16 => chunks::<2, _, _>(d, |b| Some(i16::from_le_bytes(b).into())),
-        Dtype::I8 => chunks::<1, _, _>(d, |b| Some(i8::from_le_bytes(b).into())),
-        Dtype::U64 => chunks::<8, _, _>(d, |b| i64::try_from(u64::from_le_bytes(b)).ok()),
-        Dtype::U32 => chunks::<4, _, _>(d, |b| Some(u32::from_le_bytes(b).into())),
-        Dtype::U16 => chunks::<2, _, _>(d, |b| Some(u16::from_le_bytes(b).into())),
-        Dtype::U8 | Dtype::BOOL => chunks::<1, _, _>(d, |b| Some(b[0].into())),
+        Dtype::I64 => le_chunks::<8, _, _>(d, |b| Some(i64::from_le_bytes(b))),
+        Dtype::I32 => le_chunks::<4, _, _>(d, |b| Some(i32::from_le_bytes(b).into())),
+        Dtype::I16 => le_chunks::<2, _, _>(d, |b| Some(i16::from_le_bytes(b).into())),
+        Dtype::I8 => le_chunks::<1, _, _>(d, |b| Some(i8::from_le_bytes(b).into())),
+        Dtype::U64 => le_chunks::<8, _, _>(d, |b| i64::try_from(u64::from_le_bytes(b)).ok()),
+        Dtype::U32 => le_chunks::<4, _, _>(d, |b| Some(u32::from_le_bytes(b).into())),
+        Dtype::U16 => le_chunks::<2, _, _>(d, |b| Some(u16::from_le_bytes(b).into())),
+        Dtype::U8 | Dtype::BOOL => le_chunks::<1, _, _>(d, |b| Some(b[0].into())),
         _ => None,
     }
 }
