@@ -45,6 +45,15 @@ enum Command {
     /// Vanishing and exploding gradients in time: ‖∂L/∂h_t‖ of tanh RNN, LSTM and GRU at
     /// T = 200, the adding problem with and without clipping, an exploding recurrent init.
     Sequence(SequenceArgs),
+    /// Train a ResNet on images (ImageNet-layout folder, Fashion-MNIST, or the embedded
+    /// subset by default), with eval each epoch, metrics, curves and resumable checkpoints.
+    TrainImage(gradflow::image::TrainArgs),
+    /// Evaluate a train-image checkpoint: top-1, top-5 and a confusion-matrix figure.
+    EvalImage(gradflow::image::EvalArgs),
+    /// The top-5 classes, with probabilities, of each image for a train-image checkpoint.
+    Predict(gradflow::image::PredictArgs),
+    /// Several train-image runs' training/validation error curves in one figure.
+    CompareRuns(gradflow::image::CompareArgs),
 }
 
 #[derive(Args, Debug)]
@@ -169,6 +178,8 @@ enum CliError {
     ResnetReport(#[from] gradflow::resnet_gradients::ReportError),
     #[error(transparent)]
     Sequence(#[from] gradflow::sequence::SequenceError),
+    #[error(transparent)]
+    Image(#[from] gradflow::image::ImageError),
 }
 
 fn validate(a: &VanishingArgs) -> Result<(), CliError> {
@@ -469,6 +480,16 @@ fn main() -> ExitCode {
         Some(Command::Vanishing(a)) => vanishing(a),
         Some(Command::ResnetGradients(a)) => resnet_gradients(a),
         Some(Command::Sequence(a)) => sequence(a),
+        Some(Command::TrainImage(a)) => gradflow::image::train_image(&a)
+            .map(drop)
+            .map_err(Into::into),
+        Some(Command::EvalImage(a)) => gradflow::image::eval_image(&a)
+            .map(drop)
+            .map_err(Into::into),
+        Some(Command::Predict(a)) => gradflow::image::predict(&a).map(drop).map_err(Into::into),
+        Some(Command::CompareRuns(a)) => gradflow::image::compare_runs(&a)
+            .map(drop)
+            .map_err(Into::into),
         None => vanishing(cli.vanishing),
     };
     match result {
