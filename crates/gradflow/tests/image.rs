@@ -143,7 +143,13 @@ fn two_epochs_straight_equal_one_plus_resume_plus_one_bit_for_bit() {
         assert_eq!(na, nb);
         assert!(va == vb, "{na} differs after resume");
     }
-    // The resumed run's metrics hold both epochs, the first from the first session.
+    // The resumed run's logs hold both epochs, the first from the first session.
+    let steps = |d: &Path| {
+        gradflow::run::MetricsLog::read(&d.join(gradflow::image::train::STEP_LOG))
+            .unwrap()
+            .to_csv()
+    };
+    assert_eq!(steps(&split), steps(&straight));
     let m = gradflow::run::MetricsLog::read(&split).unwrap();
     assert_eq!(m.column("epoch").unwrap(), vec![1.0, 2.0]);
     assert_eq!(

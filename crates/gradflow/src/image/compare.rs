@@ -51,7 +51,9 @@ pub fn compare_runs(a: &CompareArgs) -> Result<Vec<RunRow>, ImageError> {
             || dir.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        logs.push((label, MetricsLog::read(dir)?));
+        // The finer training log when the run has one.
+        let steps = MetricsLog::read(&dir.join(super::train::STEP_LOG)).ok();
+        logs.push((label, MetricsLog::read(dir)?, steps));
     }
     let out = ReportDir::prepare(&a.out)?;
     let curve = |log: &MetricsLog, col: &str, error: bool| -> Vec<(f64, f64)> {
@@ -62,20 +64,24 @@ pub fn compare_runs(a: &CompareArgs) -> Result<Vec<RunRow>, ImageError> {
             .map(|(e, v)| (e, if error { 100.0 * (1.0 - v) } else { v }))
             .collect()
     };
-    let panel = |title: &str, y_desc: &str, col: &str, error: bool, scale: YScale| LinePanel {
-        title: title.into(),
-        x_desc: "epoch".into(),
-        y_desc: y_desc.into(),
-        y_scale: scale,
-        series: logs
-            .iter()
-            .enumerate()
-            .map(|(i, (_, log))| Series {
-                look: Look::nth(i),
-                points: curve(log, col, error),
-            })
-            .collect(),
-    };
+    let panel =
+        |title: &str, y_desc: &str, col: &str, error: bool, fine: bool, scale: YScale| LinePanel {
+            title: title.into(),
+            x_desc: "epoch".into(),
+            y_desc: y_desc.into(),
+            y_scale: scale,
+            series: logs
+                .iter()
+                .enumerate()
+                .map(|(i, (_, log, steps))| Series {
+                    look: Look::nth(i),
+                    points: match (fine, steps) {
+                        (true, Some(s)) => curve(s, col, error),
+                        _ => curve(log, col, error),
+                    },
+                })
+                .collect(),
+        };
     let fig = Figure {
         title: a.title.clone(),
         size: (1500, 480),
@@ -86,21 +92,30 @@ pub fn compare_runs(a: &CompareArgs) -> Result<Vec<RunRow>, ImageError> {
                     "% (augmented batches)",
                     "train_top1",
                     true,
+                    true,
                     YScale::Linear,
                 ),
-                panel("validation error", "%", "val_top1", true, YScale::Linear),
+                panel(
+                    "validation error",
+                    "%",
+                    "val_top1",
+                    true,
+                    false,
+                    YScale::Linear,
+                ),
                 panel(
                     "training loss",
                     "cross-entropy (log scale)",
                     "train_loss",
                     false,
+                    true,
                     YScale::Log,
                 ),
             ],
             legend: logs
                 .iter()
                 .enumerate()
-                .map(|(i, (l, _))| (l.clone(), Look::nth(i)))
+                .map(|(i, (l, _, _))| (l.clone(), Look::nth(i)))
                 .collect(),
         },
     };
@@ -112,7 +127,7 @@ pub fn compare_runs(a: &CompareArgs) -> Result<Vec<RunRow>, ImageError> {
     };
     let rows: Vec<RunRow> = logs
         .iter()
-        .map(|(label, log)| RunRow {
+        .map(|(label, log, _)| RunRow {
             label: label.clone(),
             epochs: log.rows().len(),
             train_error: 100.0 * (1.0 - last(log, "train_top1")),

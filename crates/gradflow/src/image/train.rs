@@ -53,6 +53,14 @@ pub const COLUMNS: [&str; 12] = [
     "wall_s",
 ];
 
+/// The columns of the finer training log `train-steps/metrics.{csv,json}`: one row about every
+/// tenth of an epoch, averaged over the steps since the previous row (epoch = step / steps
+/// per epoch, fractional).
+pub const STEP_COLUMNS: [&str; 5] = ["step", "epoch", "train_loss", "train_top1", "lr"];
+
+/// The sub-folder of a run holding the finer training log.
+pub const STEP_LOG: &str = "train-steps";
+
 /// How a run is carried out, beyond what defines it.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -269,6 +277,10 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<TrainSummary, Image
     let steps_per_epoch = train.len() / cfg.batch;
     let mut sched = build_scheduler(cfg, opt.as_mut(), steps_per_epoch)?;
     let mut log = MetricsLog::new(&COLUMNS);
+    let mut step_log = MetricsLog::new(&STEP_COLUMNS);
+    let step_dir = dir.path().join(STEP_LOG);
+    std::fs::create_dir_all(&step_dir)
+        .map_err(|e| ImageError::Io(format!("{}: {e}", step_dir.display())))?;
     let (mut epoch, mut step) = (0u64, 0u64);
     if opts.resume {
         let p = checkpoint::load(
@@ -290,6 +302,16 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<TrainSummary, Image
         if let Ok(mut old) = MetricsLog::read(dir.path()) {
             old.truncate(epoch as usize);
             log = old;
+        }
+        if let Ok(mut old) = MetricsLog::read(&step_dir) {
+            let keep = old
+                .column("step")
+                .unwrap_or_default()
+                .iter()
+                .take_while(|&&s| s <= step as f64)
+                .count();
+            old.truncate(keep);
+            step_log = old;
         }
         say(format!(
             "resuming {} at epoch {epoch}/{} (step {step})",
@@ -348,6 +370,10 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<TrainSummary, Image
         }
         let epoch_start = Instant::now();
         let (mut loss_sum, mut hits, mut seen) = (0.0f64, 0usize, 0usize);
+        // The window of the finer log: (loss · images, hits, images).
+        let every = (steps_per_epoch / 10).max(1);
+        let mut window = (0.0f64, 0usize, 0usize);
+        let mut in_epoch = 0usize;
         let (mut e_time, mut e_images) = (Duration::ZERO, 0usize);
         let mut batches = loader.epoch(epoch);
         for b in batches.by_ref() {
@@ -382,11 +408,30 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<TrainSummary, Image
             e_images += b.len();
             let z = logits.to_vec();
             let k = classes.len();
-            for (i, &y) in b.labels.iter().enumerate() {
-                hits += usize::from(super::eval::top_k(&z[i * k..(i + 1) * k], 1)[0] == y);
-            }
+            let batch_hits = b
+                .labels
+                .iter()
+                .enumerate()
+                .filter(|&(i, &y)| super::eval::top_k(&z[i * k..(i + 1) * k], 1)[0] == y)
+                .count();
+            hits += batch_hits;
             loss_sum += f64::from(value) * b.len() as f64;
             seen += b.len();
+            window.0 += f64::from(value) * b.len() as f64;
+            window.1 += batch_hits;
+            window.2 += b.len();
+            in_epoch += 1;
+            if in_epoch.is_multiple_of(every) || in_epoch == steps_per_epoch {
+                let n = window.2.max(1) as f64;
+                step_log.push(&[
+                    step as f64,
+                    step as f64 / steps_per_epoch.max(1) as f64,
+                    window.0 / n,
+                    window.1 as f64 / n,
+                    lr,
+                ]);
+                window = (0.0, 0, 0);
+            }
             bar.inc(1);
             bar.set_message(format!(
                 "epoch {}/{} loss {:.3} lr {:.2e} {:.0} img/s",
@@ -431,8 +476,9 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<TrainSummary, Image
             wall,
             e_images as f64 / e_time.as_secs_f64().max(1e-9),
         ));
+        step_log.write_to(&step_dir)?;
         log.write(&dir)?;
-        write_curves(&log, cfg, &dir)?;
+        write_curves(&log, &step_log, cfg, &dir)?;
         let progress = Progress {
             epoch,
             step,
@@ -536,25 +582,36 @@ fn save_model(
     Ok(())
 }
 
-/// Draws the run's curves (loss, accuracy, learning rate per epoch) into the run folder as
-/// `curves.svg` and `curves.png`.
-fn write_curves(log: &MetricsLog, cfg: &TrainConfig, dir: &RunDir) -> Result<(), ImageError> {
-    let col = |n: &str| log.column(n).unwrap_or_default();
-    let epochs = col("epoch");
-    let pts = |ys: Vec<f64>| -> Vec<(f64, f64)> { epochs.iter().copied().zip(ys).collect() };
-    let pct = |ys: Vec<f64>| ys.into_iter().map(|v| 100.0 * v).collect::<Vec<_>>();
-    let s = |i: usize, ys: Vec<f64>| Series {
+/// Draws the run's curves into the run folder as `curves.svg` and `curves.png`: training
+/// loss and top-1 from the finer log, validation loss, top-1 and top-5 per epoch, and the
+/// learning rate.
+fn write_curves(
+    log: &MetricsLog,
+    steps: &MetricsLog,
+    cfg: &TrainConfig,
+    dir: &RunDir,
+) -> Result<(), ImageError> {
+    let series = |i: usize, log: &MetricsLog, x: &str, y: &str, scale: f64| Series {
         look: Look::nth(i),
-        points: pts(ys),
+        points: log
+            .column(x)
+            .unwrap_or_default()
+            .into_iter()
+            .zip(log.column(y).unwrap_or_default())
+            .map(|(x, y)| (x, scale * y))
+            .collect(),
     };
+    let name = |v: serde_json::Value| v.as_str().unwrap_or_default().to_string();
     let fig = Figure {
         title: format!(
-            "{} on {}: {} {} lr {}",
+            "{} ({}) on {}: {} lr {}, {} schedule, batch {}",
             cfg.arch,
+            name(serde_json::to_value(cfg.norm).unwrap_or_default()),
             cfg.data.describe(),
-            serde_json::to_value(cfg.optimizer).unwrap_or_default(),
-            serde_json::to_value(cfg.schedule).unwrap_or_default(),
-            cfg.lr
+            name(serde_json::to_value(cfg.optimizer).unwrap_or_default()),
+            cfg.lr,
+            name(serde_json::to_value(cfg.schedule).unwrap_or_default()),
+            cfg.batch,
         ),
         size: (1500, 480),
         body: Body::Lines {
@@ -564,7 +621,10 @@ fn write_curves(log: &MetricsLog, cfg: &TrainConfig, dir: &RunDir) -> Result<(),
                     x_desc: "epoch".into(),
                     y_desc: "cross-entropy (log scale)".into(),
                     y_scale: YScale::Log,
-                    series: vec![s(0, col("train_loss")), s(1, col("val_loss"))],
+                    series: vec![
+                        series(0, steps, "epoch", "train_loss", 1.0),
+                        series(1, log, "epoch", "val_loss", 1.0),
+                    ],
                 },
                 LinePanel {
                     title: "accuracy".into(),
@@ -572,21 +632,21 @@ fn write_curves(log: &MetricsLog, cfg: &TrainConfig, dir: &RunDir) -> Result<(),
                     y_desc: "%".into(),
                     y_scale: YScale::Linear,
                     series: vec![
-                        s(0, pct(col("train_top1"))),
-                        s(1, pct(col("val_top1"))),
-                        s(2, pct(col("val_top5"))),
+                        series(0, steps, "epoch", "train_top1", 100.0),
+                        series(1, log, "epoch", "val_top1", 100.0),
+                        series(2, log, "epoch", "val_top5", 100.0),
                     ],
                 },
                 LinePanel {
-                    title: "learning rate at the epoch's end".into(),
+                    title: "learning rate".into(),
                     x_desc: "epoch".into(),
                     y_desc: "lr".into(),
                     y_scale: YScale::Linear,
-                    series: vec![s(3, col("lr"))],
+                    series: vec![series(3, steps, "epoch", "lr", 1.0)],
                 },
             ],
             legend: vec![
-                ("train (loss, top-1)".into(), Look::nth(0)),
+                ("train (augmented batches)".into(), Look::nth(0)),
                 ("val (loss, top-1)".into(), Look::nth(1)),
                 ("val top-5".into(), Look::nth(2)),
                 ("learning rate".into(), Look::nth(3)),
