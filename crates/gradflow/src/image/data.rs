@@ -311,3 +311,52 @@ pub fn eval_folder(dir: &Path, classes: &[String], channels: usize) -> Result<Im
     let own = folder.classes().to_vec();
     Images::new(Box::new(folder), own).relabel_to(classes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gradflow_data::SampleRng;
+
+    #[test]
+    fn the_embedded_images_are_the_balanced_14x14_subset_with_names() {
+        let (train, test) = embedded_images(3).unwrap();
+        assert_eq!(
+            (train.len(), test.len(), train.image_size()),
+            (6000, 1500, (14, 14))
+        );
+        let (img, label) = train.load(0).unwrap();
+        assert_eq!((img.width(), img.height(), img.channels()), (14, 14, 3));
+        assert!(label < 10);
+        assert_eq!(fashion_names()[9], FASHION_MNIST_CLASSES[9]);
+    }
+
+    #[test]
+    fn idx_preprocessing_keeps_the_size_and_standardizes() {
+        let p = Preprocess {
+            channels: 1,
+            image_size: 14,
+            center_crop: false,
+            mean: vec![0.5],
+            std: vec![0.25],
+        };
+        let (train, _) = embedded_images(1).unwrap();
+        let img = train.image(0);
+        let first = img.as_bytes()[0];
+        let t = p
+            .eval_transform(Some(14))
+            .unwrap()
+            .apply(img.clone(), &mut SampleRng::new(0))
+            .unwrap();
+        assert_eq!((t.channels, t.height, t.width), (1, 14, 14));
+        // (x/255 − 0.5)/0.25, in f32 as torchvision computes it.
+        let want = (f32::from(first) / 255.0 - 0.5) / 0.25;
+        assert!((t.data[0] - want).abs() <= 1e-6, "{} vs {want}", t.data[0]);
+        // Training with augmentation: same shape (RandomCrop with padding back to 14×14).
+        let a = p
+            .train_transform(AugmentKind::Standard, Some(14))
+            .unwrap()
+            .apply(img, &mut SampleRng::new(1))
+            .unwrap();
+        assert_eq!((a.channels, a.height, a.width), (1, 14, 14));
+    }
+}
