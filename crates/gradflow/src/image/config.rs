@@ -102,11 +102,12 @@ impl NormKind {
 #[serde(rename_all = "kebab-case")]
 pub enum Recipe {
     /// ReLU + He init + ResNet + Adam: resnet20 (ReLU, Kaiming-normal init, skip
-    /// connections, BatchNorm) trained with Adam at lr 1e-3, weight decay 0. The default
-    /// cure for a CNN: every ingredient keeps ∂L/∂W of the first layers from vanishing.
+    /// connections, torchvision's BatchNorm) trained with Adam at lr 1e-3, weight decay 0, no
+    /// augmentation. The default cure for a CNN: every ingredient keeps ∂L/∂W of the first
+    /// layers from vanishing.
     Cnn,
-    /// BN + augmentation + Dropout before fc: resnet20 with BatchNorm, standard augmentation
-    /// and Dropout(p = 0.5) on the pooled features. Small data overfits; augmentation and
+    /// BN + augmentation + Dropout before fc: the cnn recipe plus standard augmentation and
+    /// Dropout(p = 0.5) on the pooled features. Small data overfits; augmentation and
     /// dropout are the regularizers, BN keeps the gradients healthy.
     SmallData,
     /// Residual + GroupNorm: resnet110 with GroupNorm and gradient clipping at 1. At 100+
@@ -201,8 +202,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub resume: bool,
     /// A preset from the seed's scenario table; flags override it.
-    /// cnn = ReLU + He + ResNet + Adam (resnet20, bn, adam lr 1e-3).
-    /// small-data = BN + augmentation + Dropout(0.5) before fc.
+    /// cnn = ReLU + He + ResNet + Adam (resnet20, bn, adam lr 1e-3, no augmentation).
+    /// small-data = cnn + BN + augmentation + Dropout(0.5) before fc.
     /// very-deep = residual + GroupNorm (resnet110, gn, clip 1).
     #[arg(long, value_enum, verbatim_doc_comment)]
     pub recipe: Option<Recipe>,
@@ -386,16 +387,38 @@ impl TrainConfig {
             _ => DataSource::Embedded,
         };
         let recipe = args.recipe;
-        let (arch, norm, dropout, clip, rec_opt) = match recipe {
-            None => ("resnet20", NormKind::Bn, 0.0, None, OptimizerKind::Sgd),
-            Some(Recipe::Cnn) => ("resnet20", NormKind::Bn, 0.0, None, OptimizerKind::Adam),
-            Some(Recipe::SmallData) => ("resnet20", NormKind::Bn, 0.5, None, OptimizerKind::Sgd),
+        let (arch, norm, dropout, clip, rec_opt, augment) = match recipe {
+            None => (
+                "resnet20",
+                NormKind::Bn,
+                0.0,
+                None,
+                OptimizerKind::Sgd,
+                AugmentKind::Standard,
+            ),
+            Some(Recipe::Cnn) => (
+                "resnet20",
+                NormKind::Bn,
+                0.0,
+                None,
+                OptimizerKind::Adam,
+                AugmentKind::None,
+            ),
+            Some(Recipe::SmallData) => (
+                "resnet20",
+                NormKind::Bn,
+                0.5,
+                None,
+                OptimizerKind::Adam,
+                AugmentKind::Standard,
+            ),
             Some(Recipe::VeryDeep) => (
                 "resnet110",
                 NormKind::Gn,
                 0.0,
                 Some(1.0),
                 OptimizerKind::Sgd,
+                AugmentKind::Standard,
             ),
         };
         let optimizer = args.optimizer.unwrap_or(rec_opt);
@@ -430,7 +453,7 @@ impl TrainConfig {
             warmup: 0,
             clip,
             image_size,
-            augment: AugmentKind::Standard,
+            augment,
             seed: 0,
             recipe,
         }
