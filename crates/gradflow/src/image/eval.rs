@@ -101,7 +101,9 @@ pub fn evaluate_loader(
 
 /// Draws the confusion matrix, row-normalized (each true class's predictions sum to 100 %),
 /// as `<stem>.svg` / `<stem>.png` in `dir`: column t is the true class, row p the predicted
-/// one (the heat map's rows are numbered from 1, so class c is row c + 1).
+/// one (the heat map's rows are numbered from 1, so class c is row c + 1; the lab's heat map
+/// labels its axes "step" and "layer"). The class names are left to the caller's text
+/// ([`class_legend`]): ten names do not fit in a title.
 ///
 /// # Errors
 /// [`PlotError`] naming the file.
@@ -128,16 +130,8 @@ pub fn confusion_figure(
                 .collect()
         })
         .collect();
-    let names: Vec<String> = classes
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("{i}={c}"))
-        .collect();
     let fig = Figure {
-        title: format!(
-            "{title}: confusion matrix (x: true class, y: predicted class + 1; {})",
-            names.join(", ")
-        ),
+        title: format!("{title}: x = true class, y = predicted class + 1"),
         size: (1100, 700),
         body: Body::Heat {
             value_desc: "share of the true class".into(),
@@ -154,6 +148,17 @@ pub fn confusion_figure(
         },
     };
     emit(&fig, dir, stem)
+}
+
+/// `0 = T-shirt/top, 1 = Trouser, …`: the class index of each name, for the text beside a
+/// confusion figure.
+pub fn class_legend(classes: &[String]) -> String {
+    classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{i} = {c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

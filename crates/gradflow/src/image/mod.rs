@@ -163,9 +163,22 @@ pub fn eval_image(a: &EvalArgs) -> Result<eval::EvalResult, ImageError> {
         "confusion": r.confusion,
     });
     out.write("eval.json", json.to_string().as_bytes())?;
+    let legend = eval::class_legend(&extra.classes);
+    out.write(
+        "eval.md",
+        format!(
+            "# eval-image {}\n\n{what}: loss {:.4}, top-1 {:.2} %, top-5 {:.2} %\n\n\
+             ![confusion matrix](confusion.svg)\n\nClasses: {legend}.\n",
+            a.checkpoint.display(),
+            r.loss,
+            100.0 * r.top1,
+            100.0 * r.top5
+        )
+        .as_bytes(),
+    )?;
     let dir = out.commit("gradflow eval-image")?;
     println!(
-        "{what}: loss {:.4}, top-1 {:.2} %, top-5 {:.2} %; confusion matrix in {}",
+        "{what}: loss {:.4}, top-1 {:.2} %, top-5 {:.2} %; confusion matrix in {} (classes: {legend})",
         r.loss,
         100.0 * r.top1,
         100.0 * r.top5,
