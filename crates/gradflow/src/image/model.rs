@@ -22,7 +22,7 @@ use super::config::{TrainConfig, arch_config};
 pub struct Classifier {
     /// The network.
     pub net: ResNet,
-    dropout: f32,
+    dropout: f64,
     seed: u64,
     step: AtomicU64,
     training: bool,
@@ -49,7 +49,7 @@ impl Classifier {
         let net = resnet_config(cfg, classes)?.init(&mut rng)?;
         Ok(Classifier {
             net,
-            dropout: cfg.dropout as f32,
+            dropout: cfg.dropout,
             seed: cfg.seed,
             step: AtomicU64::new(0),
             training: true,

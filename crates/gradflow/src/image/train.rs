@@ -394,7 +394,7 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<TrainSummary, Image
                 .map_err(|d| stopped(d.to_string()))?;
             loss.backward();
             let norm = match cfg.clip {
-                Some(c) => clip_grad_norm(&params, c as f32, 2.0),
+                Some(c) => clip_grad_norm(&params, c, 2.0),
                 None => grad_norm(&params, 2.0),
             };
             guard
