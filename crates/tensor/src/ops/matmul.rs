@@ -11,7 +11,7 @@
 //! with a dimension ≤ 5 (dimforge/nalgebra#1616).
 
 use crate::Tensor;
-use crate::kernels::gemm::{MatRef, gemm_into};
+use crate::kernels::gemm::{MatRef, gemm_into, gemm_new};
 use crate::layout::{broadcast_shape, contiguous_strides, shape_panic};
 
 /// True for a 2-D view that is the transpose of a contiguous matrix (column-major).
@@ -75,7 +75,12 @@ impl Tensor {
         let strb = lb.broadcast_strides("matmul", &full_b);
         let nb = batch.len();
         let n_batches: usize = batch.iter().product();
-        let mut out = vec![0.0f32; n_batches * m * n];
+        let single = n_batches == 1;
+        let mut out = if single {
+            Vec::new()
+        } else {
+            vec![0.0f32; n_batches * m * n]
+        };
         {
             let (ga, gb) = (self.read_storage(), rhs.read_storage());
             let bstrides = contiguous_strides(&batch);
@@ -99,6 +104,11 @@ impl Tensor {
                     rs: strb[nb],
                     cs: strb[nb + 1],
                 };
+                if single {
+                    // One product: written straight into fresh memory, no zero fill.
+                    out = gemm_new(m, n, k, a, b, threads);
+                    continue;
+                }
                 gemm_into(
                     &mut out[bi * m * n..(bi + 1) * m * n],
                     m,
