@@ -169,6 +169,56 @@ mod tests {
         );
     }
 
+    /// Products large enough to be bisected over threads (≥ 128³ multiply–adds): split along
+    /// m (m ≥ n) and along n, with strided (transposed) operands, in a 3-thread pool so that
+    /// the split recurses unevenly. Checked against an f64 reference within the dot-product
+    /// error bound |ŷ − y| ≤ k·u·Σ|aᵢ·bᵢ| (u = 2⁻²⁴, Higham's γ_k to first order, k ≤ 300), and
+    /// bit for bit against the same product on one thread: k is never split, so every element
+    /// is the same dot product.
+    #[test]
+    fn bisected_products_match_reference_and_one_thread() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for (m, k, n, transposed) in [
+            (200, 150, 130, false),
+            (40, 300, 200, true),
+            (64, 256, 512, false),
+        ] {
+            let a = Tensor::randn(&[m, k], 0.0, 1.0, &mut rng);
+            let b = if transposed {
+                Tensor::randn(&[n, k], 0.0, 1.0, &mut rng).t()
+            } else {
+                Tensor::randn(&[k, n], 0.0, 1.0, &mut rng)
+            };
+            let pool = |t| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(t)
+                    .build()
+                    .unwrap()
+            };
+            let split = pool(3).install(|| a.matmul(&b)).to_vec();
+            let single = pool(1).install(|| a.matmul(&b)).to_vec();
+            assert_eq!(split.len(), m * n);
+            for i in 0..m {
+                for j in 0..n {
+                    let (mut exact, mut mag) = (0.0f64, 0.0f64);
+                    for p in 0..k {
+                        let t = a.get(&[i, p]) as f64 * b.get(&[p, j]) as f64;
+                        exact += t;
+                        mag += t.abs();
+                    }
+                    let got = split[i * n + j];
+                    let bound = k as f64 * 2f64.powi(-24) * mag;
+                    assert!(
+                        (got as f64 - exact).abs() <= bound,
+                        "({m}×{k}·{k}×{n}) [{i}, {j}]: {got} vs {exact} (bound {bound})"
+                    );
+                    assert_eq!(got.to_bits(), single[i * n + j].to_bits(), "[{i}, {j}]");
+                }
+            }
+        }
+    }
+
     #[test]
     fn batch_dims_broadcast() {
         let a = Tensor::ones(&[2, 1, 3, 4]);
