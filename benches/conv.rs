@@ -2,7 +2,7 @@
 //! baseline's `conv` workload): forward alone, and forward + backward with gradients for the
 //! input, the weight and the bias.
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use gradflow_tensor::{Conv2dParams, Tensor, no_grad};
 use rand::SeedableRng;
 
@@ -13,7 +13,12 @@ fn conv(c: &mut Criterion) {
     let b = Tensor::zeros(&[64]);
     let p = Conv2dParams::new(1, 1, 1);
     let mut group = c.benchmark_group("conv2d_3x3_64_16x56x56");
-    group.sample_size(10);
+    // Flat sampling: 10 samples of equal iteration counts (at least 10 iterations in all),
+    // where linear sampling needs 55 at these hundreds of milliseconds each.
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+    // 2 FLOP per multiply–add; forward + backward computes three products of that size.
+    let fwd_flop = 2 * 16 * 64 * 64 * 9 * 56 * 56;
+    group.throughput(Throughput::Elements(fwd_flop));
     group.bench_function("forward", |bench| {
         bench.iter(|| no_grad(|| x.conv2d(&w, Some(&b), p)))
     });
@@ -23,6 +28,7 @@ fn conv(c: &mut Criterion) {
         b.detach().requires_grad_(),
     );
     let gy = Tensor::randn(&[16, 64, 56, 56], 0.0, 1.0, &mut rng);
+    group.throughput(Throughput::Elements(3 * fwd_flop));
     group.bench_function("forward_backward", |bench| {
         bench.iter(|| {
             let y = xg.conv2d(&wg, Some(&bg), p);

@@ -8,7 +8,7 @@
 //! Throughput is in sequences per second (criterion's elements = batch size), the unit of the
 //! baseline's `seq_per_s`. Built from the library as a user would.
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use gradflow_clipping::clip_grad_norm;
 use gradflow_layers::{EmbeddingConfig, LinearConfig};
 use gradflow_optimizers::{Adam, AdamConfig, Optimizer};
@@ -39,7 +39,7 @@ fn char_lm(c: &mut Criterion) {
     let idx = Tensor::from_vec(idx, &[b, t]);
     let tgt: Vec<usize> = (0..b * t).map(|_| rng.random_range(0..v)).collect();
     let mut group = c.benchmark_group("lstm");
-    group.sample_size(10);
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(b as u64));
     group.bench_function("charlm_2x256_b32_t100", |bench| {
         bench.iter(|| {
@@ -84,7 +84,7 @@ fn adding(c: &mut Criterion) {
     let x = Tensor::from_vec(x, &[b, t, 2]);
     let y = Tensor::from_vec(y, &[b, 1]);
     let mut group = c.benchmark_group("lstm");
-    group.sample_size(10);
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(b as u64));
     group.bench_function("adding_1x128_b64_t200", |bench| {
         bench.iter(|| {

@@ -1,34 +1,29 @@
 //! Whole-network ResNet workloads, the ones `../shared/bench/pytorch_baseline.py` (sections
 //! `resnet` and `cifar`) times for PyTorch:
-//! - resnet18 training step (forward, cross-entropy, backward, SGD momentum 0.9 + weight decay
-//!   5e-4), batch 16 at 224² and batch 64 at 64²;
-//! - resnet18 evaluation forward, batch 16 at 224², no tape;
-//! - CIFAR resnet20 training step, batch 128 at 32².
+//! - torchvision resnet18 and resnet34 (1000 classes), training step (forward,
+//!   cross-entropy, backward, SGD lr 0.01 momentum 0.9): resnet18 at batch 16 × 224² and
+//!   batch 64 × 64², resnet34 at batch 16 × 224²;
+//! - resnet18 evaluation forward, batch 16 × 224², no tape;
+//! - CIFAR resnet20 and resnet56 (option-A shortcuts), training step at batch 128 × 32², SGD
+//!   lr 0.1 momentum 0.9 weight decay 5e-4; resnet20 evaluation at batch 256.
 //!
-//! Throughput is images per second. The 224² workloads take seconds per iteration on two
-//! cores, so they run 10 samples in a short measurement window.
+//! Throughput is images per second. Each network is built inside its benchmark's closure,
+//! which criterion only calls when the name matches the filter, so that a filtered run
+//! (`cargo bench -p gradflow-resnet --bench resnet -- resnet34/`) holds only that network and
+//! its peak RSS is the workload's own. The steps take up to seconds on two cores, so they run
+//! in flat sampling mode: 10 samples of the same iteration count, at least one each.
 
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
+    criterion_main, measurement::WallTime,
+};
 use gradflow_optimizers::{Optimizer, Sgd, SgdConfig};
 use gradflow_resnet::{ResNet, ResNetConfig};
 use gradflow_tensor::{Module, Reduction, Tensor, no_grad};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-
-fn sgd(net: &ResNet) -> Sgd {
-    Sgd::new(
-        &net.parameters(),
-        SgdConfig {
-            lr: 0.1,
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            ..SgdConfig::default()
-        },
-    )
-    .expect("valid SGD config")
-}
 
 /// One training step: zero_grad, forward, loss, backward, update.
 fn train_step(net: &ResNet, opt: &mut Sgd, x: &Tensor, y: &[usize]) -> f32 {
@@ -39,53 +34,94 @@ fn train_step(net: &ResNet, opt: &mut Sgd, x: &Tensor, y: &[usize]) -> f32 {
     loss.item()
 }
 
+fn group<'a>(c: &'a mut Criterion, name: &str, batch: usize) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .measurement_time(Duration::from_secs(8))
+        .warm_up_time(Duration::from_secs(1))
+        .throughput(Throughput::Elements(batch as u64));
+    group
+}
+
+/// A training-step benchmark `resnet_train_step/<name>/b<batch>_<hw>`.
 fn train(
     c: &mut Criterion,
     name: &str,
     cfg: ResNetConfig,
     batch: usize,
     hw: usize,
-    samples: usize,
+    sgd: SgdConfig,
 ) {
-    let mut rng = StdRng::seed_from_u64(0);
-    let classes = cfg.num_classes;
-    let net = cfg.init(&mut rng).expect("valid config");
-    let mut opt = sgd(&net);
-    let x = Tensor::randn(&[batch, 3, hw, hw], 0.0, 1.0, &mut rng);
-    let y: Vec<usize> = (0..batch).map(|i| (i * 7) % classes).collect();
-    let mut group = c.benchmark_group("resnet_train_step");
-    group
-        .sample_size(samples)
-        .measurement_time(Duration::from_secs(20))
-        .warm_up_time(Duration::from_secs(1))
-        .throughput(Throughput::Elements(batch as u64));
+    let mut group = group(c, "resnet_train_step", batch);
     group.bench_function(BenchmarkId::new(name, format!("b{batch}_{hw}")), |b| {
+        let mut rng = StdRng::seed_from_u64(0);
+        let classes = cfg.num_classes;
+        let net = cfg.clone().init(&mut rng).expect("valid config");
+        let mut opt = Sgd::new(&net.parameters(), sgd).expect("valid SGD config");
+        let x = Tensor::randn(&[batch, 3, hw, hw], 0.0, 1.0, &mut rng);
+        let y: Vec<usize> = (0..batch).map(|i| (i * 7) % classes).collect();
         b.iter(|| train_step(&net, &mut opt, &x, &y))
     });
     group.finish();
 }
 
-fn bench(c: &mut Criterion) {
-    train(c, "resnet18", ResNetConfig::resnet18(1000), 16, 224, 10);
-    train(c, "resnet18", ResNetConfig::resnet18(1000), 64, 64, 10);
-    train(c, "resnet20", ResNetConfig::resnet20(10), 128, 32, 10);
-
-    let mut rng = StdRng::seed_from_u64(1);
-    let mut net = ResNetConfig::resnet18(1000)
-        .init(&mut rng)
-        .expect("valid config");
-    net.eval();
-    let x = Tensor::randn(&[16, 3, 224, 224], 0.0, 1.0, &mut rng);
-    let mut group = c.benchmark_group("resnet_eval");
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(10))
-        .warm_up_time(Duration::from_secs(1))
-        .throughput(Throughput::Elements(16));
-    group.bench_function("resnet18/b16_224", |b| {
+/// An evaluation benchmark `resnet_eval/<name>/b<batch>_<hw>`.
+fn eval(c: &mut Criterion, name: &str, cfg: ResNetConfig, batch: usize, hw: usize) {
+    let mut group = group(c, "resnet_eval", batch);
+    group.bench_function(BenchmarkId::new(name, format!("b{batch}_{hw}")), |b| {
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut net = cfg.clone().init(&mut rng).expect("valid config");
+        net.eval();
+        let x = Tensor::randn(&[batch, 3, hw, hw], 0.0, 1.0, &mut rng);
         b.iter(|| no_grad(|| net.forward(&x)))
     });
     group.finish();
+}
+
+fn bench(c: &mut Criterion) {
+    // torchvision's workloads: lr 0.01, momentum 0.9, no weight decay.
+    let imagenet = SgdConfig {
+        lr: 0.01,
+        momentum: 0.9,
+        ..SgdConfig::default()
+    };
+    // He et al.'s CIFAR recipe: lr 0.1, momentum 0.9, weight decay 5e-4.
+    let cifar = SgdConfig {
+        lr: 0.1,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        ..SgdConfig::default()
+    };
+    train(
+        c,
+        "resnet18",
+        ResNetConfig::resnet18(1000),
+        16,
+        224,
+        imagenet,
+    );
+    train(
+        c,
+        "resnet18",
+        ResNetConfig::resnet18(1000),
+        64,
+        64,
+        imagenet,
+    );
+    train(
+        c,
+        "resnet34",
+        ResNetConfig::resnet34(1000),
+        16,
+        224,
+        imagenet,
+    );
+    train(c, "resnet20", ResNetConfig::resnet20(10), 128, 32, cifar);
+    train(c, "resnet56", ResNetConfig::resnet56(10), 128, 32, cifar);
+    eval(c, "resnet18", ResNetConfig::resnet18(1000), 16, 224);
+    eval(c, "resnet20", ResNetConfig::resnet20(10), 256, 32);
 }
 
 criterion_group!(benches, bench);

@@ -1,13 +1,28 @@
 #!/usr/bin/env python3
-"""Interleaved gradflow-vs-PyTorch comparison on the same machine.
+"""Interleaved gradflow-vs-PyTorch comparison on the same machine: the whole benchmark table.
 
 Shared machines are noisy: a figure taken minutes after another can differ by 50 %. This
-script alternates the two engines, round after round, computes each round's ratio
-(PyTorch time / gradflow time: above 1 means gradflow is faster) and reports the median
-ratio per workload.
+script alternates the two engines, section after section and round after round, computes
+each round's ratio (PyTorch time / gradflow time: above 1 means gradflow is faster) and
+reports the median ratio per workload, next to gradflow's GFLOP/s, its share of the
+machine's measured FMA peak, and the peak RSS of each side.
 
 Usage (from the repository root, with a PyTorch virtualenv as in ../shared/bench/README.md):
     python3 scripts/bench-compare.py --python ~/torchbench/bin/python --rounds 3
+    python3 scripts/bench-compare.py --python ~/torchbench/bin/python --only matmul conv
+
+What is measured:
+- gradflow: each workload is one run of its criterion bench binary (built once with
+  `cargo bench --no-run`), filtered to that workload, so the process's peak RSS
+  (`ru_maxrss` from `wait4`) is the workload's own, plus criterion's small overhead.
+- PyTorch: `../shared/bench/pytorch_baseline.py <section> --threads 2`, one process per
+  section; its peak RSS covers the whole section and includes importing torch (≈ 0.7 GiB).
+- FMA probe (last column): GFLOP/s that the same loop got for 0.5 s on both cores just before
+  each section, median over rounds; the peak when the machine is idle, half of it or less
+  when other processes hold the cores (then every ratio is less certain).
+- Peak: `../shared/bench/fma_log.c` (a zmm FMA loop, 12 accumulators) run on both cores at
+  once before the first round; the peak is the sum of each core's 90th-percentile chunk
+  (chunks that ran while another engineer's process held the core read about half).
 """
 import argparse
 import json
@@ -17,65 +32,240 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
-BENCH = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "bench", "pytorch_baseline.py")
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
-# (gradflow criterion bench, filter, PyTorch section, key path in the JSON, label)
+
+def shared_bench():
+    """`../shared/bench` beside the repository; from a linked git worktree, beside the main one."""
+    here = os.path.join(ROOT, "..", "shared", "bench")
+    if os.path.isdir(here):
+        return here
+    common = subprocess.run(["git", "rev-parse", "--path-format=absolute", "--git-common-dir"],
+                            cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return os.path.join(os.path.dirname(common), "..", "shared", "bench")
+
+
+SHARED = shared_bench()
+BENCH = os.path.join(SHARED, "pytorch_baseline.py")
+FMA_SRC = os.path.join(SHARED, "fma_log.c")
+
+# FLOP per iteration (2 per multiply–add). Matmul and conv by formula; the networks from
+# torch.utils.flop_counter.FlopCounterMode on the baseline's own models (forward + backward
+# of the loss, torch 2.15.0), except the LSTMs, which FlopCounterMode does not count: there
+# 2·4H·(I+H) per token and layer forward, 3× for training (forward, input/hidden gradient,
+# weight gradient), less the input gradient of the adding problem's first layer.
+CONV_FWD = 2.0 * 16 * 64 * 64 * 9 * 56 * 56
+CHARLM = 3 * 3200 * 2 * 4 * 256 * ((128 + 256) + (256 + 256)) + 0.492e9
+ADDING = 12800 * 2 * 4 * 128 * (2 * (2 + 128) + 128)
+
+
+def w(label, pkg, bench, flt, section, key, flops, target):
+    return dict(label=label, pkg=pkg, bench=bench, flt=flt, section=section, key=key,
+                flops=flops, target=target)
+
+
+# Every row of docs/benchmarks.md: (label, crate, bench, criterion filter, PyTorch section,
+# key in that section's JSON at 2 threads, FLOP per iteration, target ratio).
 WORKLOADS = [
-    ("matmul", "matmul/256$", "matmul", ("2", "256", "median_s"), "matmul 256²"),
-    ("matmul", "matmul/1024$", "matmul", ("2", "1024", "median_s"), "matmul 1024²"),
-    ("conv", "forward$", "conv", ("2", "forward", "median_s"), "conv 3×3 64→64 fwd"),
-    ("conv", "forward_backward$", "conv", ("2", "forward_backward", "median_s"), "conv fwd+bwd"),
-    ("mlp", "relu$", "mlp", ("2", "mlp20x256_relu_b128", "median_s"), "MLP step, ReLU"),
-    ("mlp", "sigmoid$", "mlp", ("2", "mlp20x256_sigmoid_b128", "median_s"), "MLP step, sigmoid"),
+    w("matmul 256²", "gradflow-tensor", "matmul", "^matmul/256$", "matmul", "256", 2 * 256**3, 1.0),
+    w("matmul 512²", "gradflow-tensor", "matmul", "^matmul/512$", "matmul", "512", 2 * 512**3, 1.0),
+    w("matmul 1024²", "gradflow-tensor", "matmul", "^matmul/1024$", "matmul", "1024", 2 * 1024**3, 1.0),
+    w("conv 3×3 64→64 16×56², fwd", "gradflow-tensor", "conv", "/forward$", "conv", "forward",
+      CONV_FWD, 1.0),
+    w("conv fwd+bwd", "gradflow-tensor", "conv", "/forward_backward$", "conv", "forward_backward",
+      3 * CONV_FWD, 1.0),
+    w("MLP 20×256 b128 step, ReLU", "gradflow", "mlp", "/relu$", "mlp", "mlp20x256_relu_b128",
+      1.011e9, 1.3),
+    w("MLP step, sigmoid", "gradflow", "mlp", "/sigmoid$", "mlp", "mlp20x256_sigmoid_b128",
+      1.011e9, 1.3),
+    w("resnet18 train b16 224²", "gradflow-resnet", "resnet", "resnet_train_step/resnet18/b16_224$",
+      "resnet", "resnet18_train_b16_224", 170.375e9, 1.0),
+    w("resnet18 train b64 64²", "gradflow-resnet", "resnet", "resnet_train_step/resnet18/b64_64$",
+      "resnet", "resnet18_train_b64_64", 55.813e9, 1.0),
+    w("resnet34 train b16 224²", "gradflow-resnet", "resnet", "resnet_train_step/resnet34/b16_224$",
+      "resnet", "resnet34_train_b16_224", 347.945e9, 1.0),
+    w("resnet18 eval b16 224²", "gradflow-resnet", "resnet", "resnet_eval/resnet18/b16_224$",
+      "resnet", "resnet18_eval_b16_224", 58.050e9, 1.0),
+    w("CIFAR resnet20 train b128", "gradflow-resnet", "resnet", "resnet_train_step/resnet20/b128_32$",
+      "cifar", "resnet20_train_b128_32", 31.030e9, 1.0),
+    w("CIFAR resnet56 train b128", "gradflow-resnet", "resnet", "resnet_train_step/resnet56/b128_32$",
+      "cifar", "resnet56_train_b128_32", 96.260e9, 1.0),
+    w("CIFAR resnet20 eval b256", "gradflow-resnet", "resnet", "resnet_eval/resnet20/b256_32$",
+      "cifar", "resnet20_eval_b256_32", 20.762e9, 1.0),
+    w("char-LM LSTM step", "gradflow-recurrent", "lstm", "charlm_2x256_b32_t100$", "lstm",
+      "charlm_2x256_b32_t100", CHARLM, 1.5),
+    w("adding-problem LSTM step", "gradflow-recurrent", "lstm", "adding_1x128_b64_t200$", "lstm",
+      "adding_1x128_b64_t200", ADDING, 1.5),
 ]
 
 
-# Each bench is run for the crate it measures (benches/ holds them all).
-PACKAGE = {"matmul": "gradflow-tensor", "conv": "gradflow-tensor", "elementwise": "gradflow-tensor",
-           "normalization": "gradflow-normalization", "mlp": "gradflow", "recorder": "gradflow"}
+def run_measured(cmd, **kw):
+    """Run `cmd`; return (stdout, stderr, returncode, peak RSS in MiB of that process tree)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, **kw)
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return out.read().decode(), err.read().decode(), p.returncode, ru.ru_maxrss / 1024
 
 
-def ours(bench, flt):
-    out = subprocess.run(
-        ["cargo", "bench", "-q", "-p", PACKAGE.get(bench, "gradflow"), "--bench", bench, "--", "--warm-up-time", "1",
-         "--measurement-time", "3", "--output-format", "bencher", flt],
-        capture_output=True, text=True, check=True).stdout
+def bench_executables(pkgs_benches):
+    """Build the benches once; map (package, bench) to its executable."""
+    cmd = ["cargo", "bench", "--no-run", "--message-format=json"]
+    for pkg in sorted({p for p, _ in pkgs_benches}):
+        cmd += ["-p", pkg]
+    for bench in sorted({b for _, b in pkgs_benches}):
+        cmd += ["--bench", bench]
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if res.returncode != 0:
+        sys.exit(f"cargo bench --no-run failed:\n{res.stderr[-4000:]}")
+    exes = {}
+    for line in res.stdout.splitlines():
+        try:
+            msg = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if msg.get("reason") == "compiler-artifact" and msg.get("executable") \
+                and "bench" in msg["target"]["kind"]:
+            # Bench target names are unique across the workspace's crates.
+            for p, b in pkgs_benches:
+                if b == msg["target"]["name"]:
+                    exes[(p, b)] = msg["executable"]
+    missing = [pb for pb in pkgs_benches if pb not in exes]
+    if missing:
+        sys.exit(f"no executable found for {missing}")
+    return exes
+
+
+def ours(exe, flt, warm_up, measure):
+    """Seconds per iteration and peak RSS (MiB) of one filtered criterion run."""
+    out, err, rc, rss = run_measured(
+        [exe, "--bench", "--warm-up-time", str(warm_up), "--measurement-time", str(measure),
+         "--output-format", "bencher", flt], cwd=ROOT)
     m = re.search(r"bench:\s+([\d,]+) ns/iter", out)
-    if not m:
-        sys.exit(f"could not parse criterion output for {bench} {flt}:\n{out}")
-    return int(m.group(1).replace(",", "")) * 1e-9
+    if rc != 0 or not m:
+        sys.exit(f"could not parse criterion output for {exe} {flt}:\n{out}\n{err[-2000:]}")
+    return int(m.group(1).replace(",", "")) * 1e-9, rss
 
 
-def pytorch(python, sections):
+def pytorch(python, section, omp_wait_policy):
+    """PyTorch's JSON for one section at 2 threads, and the section process's peak RSS."""
+    env = dict(os.environ)
+    if omp_wait_policy != "default":
+        env["OMP_WAIT_POLICY"] = omp_wait_policy.upper()
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "pt.json")
-        subprocess.run([python, BENCH, *sections, "--threads", "2", "--out", path],
-                       capture_output=True, text=True, check=True)
+        out, err, rc, rss = run_measured([python, BENCH, section, "--threads", "2", "--out", path],
+                                         env=env)
+        if rc != 0:
+            sys.exit(f"pytorch_baseline.py {section} failed:\n{err[-2000:]}")
         with open(path) as f:
-            return json.load(f)
+            return json.load(f)[section]["2"], rss
+
+
+def build_fma(d):
+    exe = os.path.join(d, "fma_log")
+    subprocess.run(["gcc", "-O2", "-mavx512f", "-o", exe, FMA_SRC], check=True)
+    return exe
+
+
+def fma_peak(exe, seconds=2.0):
+    """(peak, now): GFLOP/s of both cores, from fma_log.c run on two processes at once.
+
+    `now` (the median chunk) is the contention probe: on an idle machine it equals the peak,
+    and it halves when other processes hold the cores."""
+    procs = [subprocess.Popen([exe, str(seconds), "2000000"], stdout=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    per_core = []
+    for p in procs:
+        vals = sorted(float(l.split()[1]) for l in p.communicate()[0].splitlines())
+        per_core.append((vals[int(0.9 * (len(vals) - 1))], statistics.median(vals)))
+    return sum(p for p, _ in per_core), sum(m for _, m in per_core)
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--python", required=True, help="a Python with torch installed")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only", nargs="*", default=[],
+                    help="keep workloads whose label or PyTorch section contains one of these")
+    ap.add_argument("--warm-up", type=float, default=1.0, help="criterion warm-up seconds")
+    ap.add_argument("--measure", type=float, default=3.0,
+                    help="criterion measurement seconds (the resnet groups set their own)")
+    ap.add_argument("--json", help="write every round's figures here")
+    ap.add_argument("--omp-wait-policy", choices=["passive", "default"], default="passive",
+                    help="OMP_WAIT_POLICY for PyTorch (default: passive). PyTorch's OpenMP "
+                         "threads spin at every barrier by default; when other processes hold "
+                         "the cores, a spinning thread waits for a descheduled one, and a "
+                         "256² matmul took 7–20 ms instead of 0.65 ms (passive) on this "
+                         "machine at load 12. Passive is fair on a shared machine; pass "
+                         "'default' on an idle one.")
     args = ap.parse_args()
-    ratios = {w[4]: [] for w in WORKLOADS}
+
+    work = [x for x in WORKLOADS
+            if not args.only or any(o in x["label"] or o == x["section"] for o in args.only)]
+    if not work:
+        sys.exit("no workload matches --only")
+    # Build every bench of the table, whatever --only keeps: cargo unifies features over the
+    # packages named, so another set would build (and time) differently hashed binaries.
+    exes = bench_executables(sorted({(x["pkg"], x["bench"]) for x in WORKLOADS}))
+    tmp = tempfile.TemporaryDirectory()
+    fma = build_fma(tmp.name)
+    peak, now = fma_peak(fma)
+    print(f"FMA probe: peak {peak:.0f} GFLOP/s on 2 cores (90th percentile per core), "
+          f"{now:.0f} available at the median", flush=True)
+
+    sections = []
+    for x in work:
+        if x["section"] not in sections:
+            sections.append(x["section"])
+    rows = {x["label"]: dict(x, ratio=[], ours=[], theirs=[], rss=[], pt_rss=[], probe=[])
+            for x in work}
     for r in range(args.rounds):
-        mine = {w[4]: ours(w[0], w[1]) for w in WORKLOADS}
-        pt = pytorch(args.python, sorted({w[2] for w in WORKLOADS}))
-        for bench, flt, section, keys, label in WORKLOADS:
-            v = pt[section]
-            for k in keys:
-                v = v[k]
-            ratios[label].append(v / mine[label])
-            print(f"round {r + 1}: {label:<22} gradflow {mine[label] * 1e3:9.3f} ms   "
-                  f"PyTorch {v * 1e3:9.3f} ms   ratio {v / mine[label]:.2f}", flush=True)
-    print("\n| workload | median ratio (PyTorch time / gradflow time) | per round |")
-    print("|---|---|---|")
-    for label, rs in ratios.items():
-        print(f"| {label} | {statistics.median(rs):.2f} | {', '.join(f'{x:.2f}' for x in rs)} |")
+        # Interleave per section: gradflow's workloads of a section, then PyTorch's.
+        for s in sections:
+            probe = fma_peak(fma, 0.5)[1]
+            mine = {}
+            for x in (x for x in work if x["section"] == s):
+                mine[x["label"]] = ours(exes[(x["pkg"], x["bench"])], x["flt"], args.warm_up,
+                                        args.measure)
+            pt, pt_rss = pytorch(args.python, s, args.omp_wait_policy)
+            for label, (t, rss) in mine.items():
+                row = rows[label]
+                v = pt[row["key"]]["median_s"]
+                row["ratio"].append(v / t)
+                row["ours"].append(t)
+                row["theirs"].append(v)
+                row["rss"].append(rss)
+                row["pt_rss"].append(pt_rss)
+                row["probe"].append(probe)
+                print(f"round {r + 1}: {label:<28} gradflow {t * 1e3:10.3f} ms  "
+                      f"PyTorch {v * 1e3:10.3f} ms  ratio {v / t:5.2f}  "
+                      f"RSS {rss:6.0f} / {pt_rss:6.0f} MiB  (FMA probe {probe:.0f} GFLOP/s)", flush=True)
+
+    print(f"\nFMA peak of the 2 cores: {peak:.0f} GFLOP/s (fma_log.c); every figure at 2 threads; "
+          f"ratio = PyTorch time / gradflow time, median of {args.rounds} interleaved rounds; "
+          f"PyTorch with OMP_WAIT_POLICY={args.omp_wait_policy}.\n")
+    print("| workload | target | median ratio | per round | met | gradflow GFLOP/s | % of peak "
+          "| PyTorch GFLOP/s | gradflow peak RSS | PyTorch section peak RSS | FMA probe |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows.values():
+        med = statistics.median(row["ratio"])
+        t, v = statistics.median(row["ours"]), statistics.median(row["theirs"])
+        g, gp = row["flops"] / t / 1e9, row["flops"] / v / 1e9
+        met = "yes" if med >= row["target"] else f"no, by {100 * (1 - med / row['target']):.0f} %"
+        print(f"| {row['label']} | ≥ {row['target']:.1f} | **{med:.2f}** | "
+              f"{', '.join(f'{x:.2f}' for x in row['ratio'])} | {met} | {g:.0f} | "
+              f"{100 * g / peak:.0f} % | {gp:.0f} | {statistics.median(row['rss']):.0f} MiB | "
+              f"{statistics.median(row['pt_rss']):.0f} MiB | {statistics.median(row['probe']):.0f} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"fma_peak_gflops": peak, "fma_median_gflops": now,
+                       "when": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": list(rows.values())},
+                      f, indent=1)
 
 
 if __name__ == "__main__":

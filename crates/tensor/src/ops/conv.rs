@@ -106,6 +106,24 @@ pub(crate) fn conv_out_len(
     (len + 2 * pad >= span && stride > 0).then(|| (len + 2 * pad - span) / stride + 1)
 }
 
+/// The output columns j in `j0..j1` whose input column j·sw + off lies inside `0..w`
+/// (the others read padding); `ow` output columns in all.
+fn valid_cols(off: isize, sw: usize, w: usize, ow: usize) -> (usize, usize) {
+    let j0 = if off < 0 {
+        ((-off) as usize).div_ceil(sw)
+    } else {
+        0
+    }
+    .min(ow);
+    let j1 = if (w as isize) > off {
+        ((w as isize - off) as usize).div_ceil(sw).min(ow)
+    } else {
+        0
+    }
+    .max(j0);
+    (j0, j1)
+}
+
 /// Fill `col` (`[C/G·KH·KW, OH·OW]`) from one sample's group `x` (`[C/G, H, W]`).
 fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
     let (sh, sw) = g.p.stride;
@@ -127,19 +145,7 @@ fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
                     }
                     let src = &plane[ih as usize * g.w..(ih as usize + 1) * g.w];
                     let off = (kj * dw) as isize - pw as isize;
-                    // Valid j: 0 <= j·sw + off < W.
-                    let j0 = if off < 0 {
-                        ((-off) as usize).div_ceil(sw)
-                    } else {
-                        0
-                    }
-                    .min(g.ow);
-                    let j1 = if (g.w as isize) > off {
-                        (((g.w as isize - off) as usize).div_ceil(sw)).min(g.ow)
-                    } else {
-                        0
-                    }
-                    .max(j0);
+                    let (j0, j1) = valid_cols(off, sw, g.w, g.ow);
                     out_row[..j0].fill(0.0);
                     out_row[j1..].fill(0.0);
                     if sw == 1 {
@@ -176,10 +182,17 @@ fn col2im(col: &[f32], g: &Geometry, dx: &mut [f32]) {
                     let dst = &mut plane[ih as usize * g.w..(ih as usize + 1) * g.w];
                     let src_row = &src[i * g.ow..(i + 1) * g.ow];
                     let off = (kj * dw) as isize - pw as isize;
-                    for (j, &v) in src_row.iter().enumerate() {
-                        let iw = j as isize * sw as isize + off;
-                        if iw >= 0 && iw < g.w as isize {
-                            dst[iw as usize] += v;
+                    // Only the columns that did not read padding flow back (same ranges as
+                    // im2col); stride 1 is a contiguous, vectorizable add.
+                    let (j0, j1) = valid_cols(off, sw, g.w, g.ow);
+                    if sw == 1 {
+                        let s0 = (j0 as isize + off) as usize;
+                        for (d, &v) in dst[s0..s0 + (j1 - j0)].iter_mut().zip(&src_row[j0..j1]) {
+                            *d += v;
+                        }
+                    } else {
+                        for j in j0..j1 {
+                            dst[(j as isize * sw as isize + off) as usize] += src_row[j];
                         }
                     }
                 }
@@ -236,9 +249,17 @@ fn conv_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec
         }
     };
     if parallel_samples {
-        out.par_chunks_mut(g.o * ohw)
+        // One run of consecutive samples per worker, each with one `col` scratch: rayon's
+        // `for_each_init` would build (and zero-fill) a fresh one for every split piece.
+        let per = samples_per_task(g.n);
+        out.par_chunks_mut(per * g.o * ohw)
             .enumerate()
-            .for_each_init(Vec::new, |col, item| per_sample(item, col));
+            .for_each(|(ti, ys)| {
+                let mut col = Vec::new();
+                for (j, y) in ys.chunks_mut(g.o * ohw).enumerate() {
+                    per_sample((ti * per + j, y), &mut col);
+                }
+            });
     } else {
         let mut col = Vec::new();
         for item in out.chunks_mut(g.o * ohw).enumerate() {
@@ -330,20 +351,22 @@ fn conv_backward(
         dcol: Vec::new(),
     };
     let dw = if g.n >= 2 {
-        // dW = Σ_n dW_n summed in a fixed order: one run of consecutive samples per rayon
-        // thread, each summed in sample order, then the runs in run order. (rayon's
-        // fold/reduce splits where work stealing happens to split, so the float sum, and
-        // with it training, differed in the last bits from one run to the next; a resumed
-        // run could not reproduce an uninterrupted one.) Deterministic for a given thread
-        // count.
-        let per = g.n.div_ceil(rayon::current_num_threads().max(1));
+        // dW = Σ_n dW_n summed in a fixed order: one run of consecutive samples per task,
+        // each summed in sample order, then the runs in run order. (rayon's fold/reduce
+        // combines where work stealing happens to split, so the float sum, and with it
+        // training, differed in the last bits from one run to the next; a resumed run could
+        // not reproduce an uninterrupted one.) Deterministic for a given thread count.
+        // One scratch (dW partial sum, col, dcol) per run, not per rayon split piece: each
+        // fresh scratch is ~2 · C·KH·KW · OH·OW floats zero-filled and page-faulted in (for
+        // the bench's 64→64 3×3 conv, 14 MB).
+        let per = samples_per_task(g.n);
         let partial: Vec<Vec<f32>> = if want_dx {
-            dx.par_chunks_mut(chw * per)
+            dx.par_chunks_mut(per * chw)
                 .enumerate()
-                .map(|(c, dxc)| {
+                .map(|(ti, dxs)| {
                     let mut acc = new_scratch();
-                    for (j, dxn) in dxc.chunks_mut(chw).enumerate() {
-                        per_sample(c * per + j, Some(dxn), &mut acc);
+                    for (j, dxn) in dxs.chunks_mut(chw).enumerate() {
+                        per_sample(ti * per + j, Some(dxn), &mut acc);
                     }
                     acc.dw
                 })
@@ -351,9 +374,9 @@ fn conv_backward(
         } else {
             (0..g.n.div_ceil(per))
                 .into_par_iter()
-                .map(|c| {
+                .map(|ti| {
                     let mut acc = new_scratch();
-                    for ni in c * per..((c + 1) * per).min(g.n) {
+                    for ni in ti * per..((ti + 1) * per).min(g.n) {
                         per_sample(ni, None, &mut acc);
                     }
                     acc.dw
@@ -373,6 +396,12 @@ fn conv_backward(
         want_dx.then_some(dx),
         want_dw.then(|| if dw.is_empty() { vec![0.0; wlen] } else { dw }),
     )
+}
+
+/// Samples per parallel task: two tasks per thread, so that a core that finishes early (or
+/// was lent to another process) can take over a neighbour's second half.
+fn samples_per_task(n: usize) -> usize {
+    n.div_ceil(2 * rayon::current_num_threads().max(1)).max(1)
 }
 
 struct Scratch {

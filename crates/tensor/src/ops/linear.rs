@@ -6,7 +6,7 @@
 //! copy), ∂L/∂b = Σ_rows g.
 
 use crate::Tensor;
-use crate::kernels::gemm::{MatRef, gemm_into};
+use crate::kernels::gemm::{MatRef, gemm_into, gemm_new};
 use crate::layout::shape_panic;
 
 impl Tensor {
@@ -45,39 +45,38 @@ impl Tensor {
         let rows: usize = xs[..xs.len() - 1].iter().product();
         let x2 = self.contiguous().detach();
         let w = weight.detach();
-        let mut y = vec![0.0f32; rows * out];
-        if let Some(b) = bias {
-            b.with_data(|bd| {
-                for row in y.chunks_mut(out.max(1)) {
-                    row.copy_from_slice(bd);
-                }
-            });
-        }
-        {
+        let y = {
             let (gx, gw) = (x2.read_storage(), w.read_storage());
             let (lx, lw) = (x2.layout(), w.layout());
-            gemm_into(
-                &mut y,
-                rows,
-                out,
-                inp,
-                MatRef {
-                    data: &gx,
-                    offset: lx.offset(),
-                    rs: inp,
-                    cs: 1,
-                },
-                // Wᵀ as a strided view: element (k, j) of Wᵀ is W[j, k].
-                MatRef {
-                    data: &gw,
-                    offset: lw.offset(),
-                    rs: lw.strides()[1],
-                    cs: lw.strides()[0],
-                },
-                bias.is_some(),
-                rayon::current_num_threads(),
-            );
-        }
+            let x_ref = MatRef {
+                data: &gx,
+                offset: lx.offset(),
+                rs: inp,
+                cs: 1,
+            };
+            // Wᵀ as a strided view: element (k, j) of Wᵀ is W[j, k].
+            let wt_ref = MatRef {
+                data: &gw,
+                offset: lw.offset(),
+                rs: lw.strides()[1],
+                cs: lw.strides()[0],
+            };
+            let threads = rayon::current_num_threads();
+            match bias {
+                Some(b) => {
+                    // The destination starts as the bias rows (written once, no zero fill).
+                    let mut y = Vec::with_capacity(rows * out);
+                    b.with_data(|bd| {
+                        for _ in 0..rows {
+                            y.extend_from_slice(bd);
+                        }
+                    });
+                    gemm_into(&mut y, rows, out, inp, x_ref, wt_ref, true, threads);
+                    y
+                }
+                None => gemm_new(rows, out, inp, x_ref, wt_ref, threads),
+            }
+        };
         let mut out_shape = xs.clone();
         *out_shape.last_mut().unwrap_or(&mut 0) = out;
         let mut inputs = vec![self, weight];
@@ -148,16 +147,8 @@ fn backward_products(
         rs: inp,
         cs: 1,
     };
-    let dx = |threads: usize| {
-        let mut d = vec![0.0f32; rows * inp];
-        gemm_into(&mut d, rows, inp, out, g_ref, w_ref, false, threads);
-        d
-    };
-    let dw = |threads: usize| {
-        let mut d = vec![0.0f32; out * inp];
-        gemm_into(&mut d, out, inp, rows, g_t, x_ref, false, threads);
-        d
-    };
+    let dx = |threads: usize| gemm_new(rows, inp, out, g_ref, w_ref, threads);
+    let dw = |threads: usize| gemm_new(out, inp, rows, g_t, x_ref, threads);
     let threads = rayon::current_num_threads();
     match (want_dx, want_dw) {
         (true, true) if threads > 1 => {

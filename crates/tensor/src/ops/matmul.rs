@@ -11,7 +11,7 @@
 //! with a dimension ≤ 5 (dimforge/nalgebra#1616).
 
 use crate::Tensor;
-use crate::kernels::gemm::{MatRef, gemm_into};
+use crate::kernels::gemm::{MatRef, gemm_into, gemm_new};
 use crate::layout::{broadcast_shape, contiguous_strides, shape_panic};
 
 /// True for a 2-D view that is the transpose of a contiguous matrix (column-major).
@@ -75,7 +75,12 @@ impl Tensor {
         let strb = lb.broadcast_strides("matmul", &full_b);
         let nb = batch.len();
         let n_batches: usize = batch.iter().product();
-        let mut out = vec![0.0f32; n_batches * m * n];
+        let single = n_batches == 1;
+        let mut out = if single {
+            Vec::new()
+        } else {
+            vec![0.0f32; n_batches * m * n]
+        };
         {
             let (ga, gb) = (self.read_storage(), rhs.read_storage());
             let bstrides = contiguous_strides(&batch);
@@ -99,6 +104,11 @@ impl Tensor {
                     rs: strb[nb],
                     cs: strb[nb + 1],
                 };
+                if single {
+                    // One product: written straight into fresh memory, no zero fill.
+                    out = gemm_new(m, n, k, a, b, threads);
+                    continue;
+                }
                 gemm_into(
                     &mut out[bi * m * n..(bi + 1) * m * n],
                     m,
@@ -157,6 +167,56 @@ mod tests {
             via_view.get(&[1, 2]),
             (0..4).map(|j| ((4 + j) * (8 + j)) as f32).sum()
         );
+    }
+
+    /// Products large enough to be bisected over threads (≥ 128³ multiply–adds): split along
+    /// m (m ≥ n) and along n, with strided (transposed) operands, in a 3-thread pool so that
+    /// the split recurses unevenly. Checked against an f64 reference within the dot-product
+    /// error bound |ŷ − y| ≤ k·u·Σ|aᵢ·bᵢ| (u = 2⁻²⁴, Higham's γ_k to first order, k ≤ 300), and
+    /// bit for bit against the same product on one thread: k is never split, so every element
+    /// is the same dot product.
+    #[test]
+    fn bisected_products_match_reference_and_one_thread() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for (m, k, n, transposed) in [
+            (200, 150, 130, false),
+            (40, 300, 200, true),
+            (64, 256, 512, false),
+        ] {
+            let a = Tensor::randn(&[m, k], 0.0, 1.0, &mut rng);
+            let b = if transposed {
+                Tensor::randn(&[n, k], 0.0, 1.0, &mut rng).t()
+            } else {
+                Tensor::randn(&[k, n], 0.0, 1.0, &mut rng)
+            };
+            let pool = |t| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(t)
+                    .build()
+                    .unwrap()
+            };
+            let split = pool(3).install(|| a.matmul(&b)).to_vec();
+            let single = pool(1).install(|| a.matmul(&b)).to_vec();
+            assert_eq!(split.len(), m * n);
+            for i in 0..m {
+                for j in 0..n {
+                    let (mut exact, mut mag) = (0.0f64, 0.0f64);
+                    for p in 0..k {
+                        let t = a.get(&[i, p]) as f64 * b.get(&[p, j]) as f64;
+                        exact += t;
+                        mag += t.abs();
+                    }
+                    let got = split[i * n + j];
+                    let bound = k as f64 * 2f64.powi(-24) * mag;
+                    assert!(
+                        (got as f64 - exact).abs() <= bound,
+                        "({m}×{k}·{k}×{n}) [{i}, {j}]: {got} vs {exact} (bound {bound})"
+                    );
+                    assert_eq!(got.to_bits(), single[i * n + j].to_bits(), "[{i}, {j}]");
+                }
+            }
+        }
     }
 
     #[test]
