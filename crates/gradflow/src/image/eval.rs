@@ -131,7 +131,7 @@ pub fn confusion_figure(
         })
         .collect();
     let fig = Figure {
-        title: format!("{title}: x = true class, y = predicted class + 1"),
+        title: format!("{title}: share of each true class predicted as each class"),
         size: (1100, 700),
         body: Body::Heat {
             value_desc: "share of the true class".into(),
@@ -143,6 +143,9 @@ pub fn confusion_figure(
                 ),
                 steps: (0..classes.len()).collect(),
                 layers: classes.len(),
+                first_row: 0,
+                x_desc: "true class".into(),
+                y_desc: "predicted class".into(),
                 cells,
             }],
         },

@@ -271,6 +271,9 @@ fn heatmaps(
                 name,
                 steps: p.run.curve.iter().map(|c| c.step).collect(),
                 layers,
+                first_row: 1,
+                x_desc: "step".into(),
+                y_desc: "layer".into(),
                 cells: p
                     .run
                     .curve

@@ -179,8 +179,15 @@ pub struct HeatPanel {
     pub name: String,
     /// The logged steps, one column each, increasing.
     pub steps: Vec<usize>,
-    /// Number of rows (the y axis runs 1..=layers).
+    /// Number of rows.
     pub layers: usize,
+    /// The y label of the first row (1 for layers counted from the input, 0 for class
+    /// indices); the y axis runs first_row..first_row + layers.
+    pub first_row: usize,
+    /// The x axis' description (`step`, `true class`).
+    pub x_desc: String,
+    /// The y axis' description (`layer`, `predicted class`).
+    pub y_desc: String,
     /// `cells[i][r]`: the value at step `steps[i]`, row r + 1; a short column leaves its top
     /// rows empty.
     pub cells: Vec<Vec<f32>>,

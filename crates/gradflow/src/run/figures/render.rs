@@ -233,17 +233,18 @@ fn draw_heat_panel<DB: DrawingBackend>(
         edges.first().copied().unwrap_or(0.0),
         edges.last().copied().unwrap_or(1.0),
     );
+    let first = panel.first_row as f64;
     let mut chart = ChartBuilder::on(area)
         .caption(&panel.name, font(14))
         .margin(8)
         .x_label_area_size(38)
         .y_label_area_size(48)
-        .build_cartesian_2d(x0..x1, 0.5..panel.layers as f64 + 0.5)?;
+        .build_cartesian_2d(x0..x1, first - 0.5..first + panel.layers as f64 - 0.5)?;
     chart
         .configure_mesh()
         .disable_mesh()
-        .x_desc("step")
-        .y_desc("layer")
+        .x_desc(panel.x_desc.as_str())
+        .y_desc(panel.y_desc.as_str())
         // The first column reaches below step 0: no negative step labels.
         .x_label_formatter(&|v| if *v < 0.0 { String::new() } else { tick(*v) })
         .y_label_formatter(&|v| tick(*v))
@@ -253,7 +254,7 @@ fn draw_heat_panel<DB: DrawingBackend>(
     chart.draw_series(edges.windows(2).zip(&panel.cells).flat_map(|(ab, col)| {
         let (a, b) = (ab[0], ab[1]);
         col.iter().enumerate().map(move |(l, &v)| {
-            let y = (l + 1) as f64;
+            let y = first + l as f64;
             Rectangle::new([(a, y - 0.5), (b, y + 0.5)], color(heat_color(v)).filled())
         })
     }))?;
