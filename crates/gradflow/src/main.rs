@@ -49,7 +49,7 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct SequenceArgs {
-    /// Experiments, comma-separated: gradients, adding, exploding.
+    /// Experiments, comma-separated: gradients, adding, exploding, copy (not in the default).
     #[arg(
         long,
         value_delimiter = ',',
@@ -71,6 +71,12 @@ struct SequenceArgs {
     /// Held-out MSE every this many steps.
     #[arg(long, default_value_t = 25, allow_negative_numbers = true)]
     eval_every: usize,
+    /// Delay T of the copy task.
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
+    copy_delay: usize,
+    /// Most Adam steps per copy-task run.
+    #[arg(long, default_value_t = 300, allow_negative_numbers = true)]
+    copy_steps: usize,
     /// Seed for weights and data.
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     seed: u64,
@@ -433,7 +439,7 @@ fn sequence(a: SequenceArgs) -> Result<(), CliError> {
     for n in &a.only {
         experiments.push(Experiment::parse(n).ok_or_else(|| {
             CliError::Usage(format!(
-                "--only {n}: expected gradients, adding or exploding"
+                "--only {n}: expected gradients, adding, exploding or copy"
             ))
         })?);
     }
@@ -444,6 +450,8 @@ fn sequence(a: SequenceArgs) -> Result<(), CliError> {
         steps: a.steps,
         lr: a.lr,
         eval_every: a.eval_every,
+        copy_delay: a.copy_delay,
+        copy_steps: a.copy_steps,
         seed: a.seed,
         ..SequenceOptions::default()
     };
