@@ -221,54 +221,102 @@ impl View for &Entry {
     }
 }
 
-fn encode(
-    module: &dyn Module,
-    metadata: &HashMap<String, String>,
-    path: &Path,
-) -> Result<Vec<u8>, CheckpointError> {
+/// The module's [`state_dict`](Module::state_dict) as named entries ready to write: every
+/// tensor as [`Stored::Float`], step counters (`*.num_batches_tracked`) as [`Stored::Int`]
+/// (PyTorch stores them as a 0-dim I64; f32 holds integers exactly only up to 2²⁴).
+///
+/// # Errors
+/// [`CheckpointError::DuplicateName`] if the module reports a name twice (it then has no
+/// well-defined state_dict); the path in the error is `<memory>`.
+pub fn state_entries(module: &dyn Module) -> Result<Vec<(String, Stored)>, CheckpointError> {
     let mut seen = HashSet::new();
     let mut entries = Vec::new();
     for (name, t) in module.state_dict() {
         if !seen.insert(name.clone()) {
             return Err(CheckpointError::DuplicateName {
-                path: path.to_path_buf(),
+                path: PathBuf::from(MEMORY),
                 name,
             });
         }
-        // Step counters are integers in PyTorch (`num_batches_tracked` is a 0-dim I64);
-        // they are stored as I64 so that they round-trip exactly (f32 holds integers only
-        // up to 2²⁴).
-        let (dtype, bytes) = if is_counter(&name) {
-            let v = t.to_vec();
-            (
-                Dtype::I64,
-                v.iter()
-                    .flat_map(|&x| (x.round() as i64).to_le_bytes())
-                    .collect(),
-            )
-        } else {
-            (
-                Dtype::F32,
-                t.to_vec().iter().flat_map(|v| v.to_le_bytes()).collect(),
-            )
-        };
-        entries.push((
-            name,
-            Entry {
-                dtype,
+        let stored = if is_counter(&name) {
+            Stored::Int {
                 shape: t.shape().to_vec(),
-                bytes,
-            },
-        ));
+                values: t.to_vec().iter().map(|&x| x.round() as i64).collect(),
+            }
+        } else {
+            Stored::Float(t)
+        };
+        entries.push((name, stored));
     }
-    let mut meta = HashMap::from([("format".to_string(), "pt".to_string())]);
-    meta.extend(metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
-    safetensors::serialize(entries.iter().map(|(n, e)| (n.as_str(), e)), Some(meta)).map_err(
-        |source| CheckpointError::Format {
+    Ok(entries)
+}
+
+/// Named entries as safetensors bytes: [`Stored::Float`] as contiguous row-major F32,
+/// [`Stored::Int`] as I64, with `metadata` in the header. The inverse of [`read_entries`]
+/// (for f32 and i64 data); [`to_bytes`] is this on [`state_entries`] plus `format = pt`.
+///
+/// # Errors
+/// [`CheckpointError::DuplicateName`] for a repeated name, [`CheckpointError::Format`] if the
+/// serializer refuses the entries (e.g. an integer entry whose value count does not match its
+/// shape).
+pub fn entries_to_bytes(
+    entries: &[(String, Stored)],
+    metadata: &HashMap<String, String>,
+) -> Result<Vec<u8>, CheckpointError> {
+    encode_entries(entries, metadata.clone(), Path::new(MEMORY))
+}
+
+fn encode_entries(
+    entries: &[(String, Stored)],
+    metadata: HashMap<String, String>,
+    path: &Path,
+) -> Result<Vec<u8>, CheckpointError> {
+    let mut seen = HashSet::new();
+    let mut raw = Vec::with_capacity(entries.len());
+    for (name, stored) in entries {
+        if !seen.insert(name.as_str()) {
+            return Err(CheckpointError::DuplicateName {
+                path: path.to_path_buf(),
+                name: name.clone(),
+            });
+        }
+        let entry = match stored {
+            Stored::Float(t) => Entry {
+                dtype: Dtype::F32,
+                shape: t.shape().to_vec(),
+                bytes: t.to_vec().iter().flat_map(|v| v.to_le_bytes()).collect(),
+            },
+            Stored::Int { shape, values } => Entry {
+                dtype: Dtype::I64,
+                shape: shape.clone(),
+                bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            },
+        };
+        raw.push((name.as_str(), entry));
+    }
+    safetensors::serialize(raw.iter().map(|(n, e)| (*n, e)), Some(metadata)).map_err(|source| {
+        CheckpointError::Format {
             path: path.to_path_buf(),
             source,
+        }
+    })
+}
+
+fn encode(
+    module: &dyn Module,
+    metadata: &HashMap<String, String>,
+    path: &Path,
+) -> Result<Vec<u8>, CheckpointError> {
+    let entries = state_entries(module).map_err(|e| match e {
+        CheckpointError::DuplicateName { name, .. } => CheckpointError::DuplicateName {
+            path: path.to_path_buf(),
+            name,
         },
-    )
+        other => other,
+    })?;
+    let mut meta = HashMap::from([("format".to_string(), "pt".to_string())]);
+    meta.extend(metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
+    encode_entries(&entries, meta, path)
 }
 
 /// The module's state_dict as safetensors bytes (see [`save`]).
@@ -443,6 +491,7 @@ fn is_counter(name: &str) -> bool {
 fn load_parsed(
     module: &dyn Module,
     file: &SafeTensors<'_>,
+    prefix: &str,
     mode: LoadMode,
     path: &Path,
 ) -> Result<LoadReport, CheckpointError> {
@@ -450,7 +499,7 @@ fn load_parsed(
     let mut plan: Vec<(Tensor, Vec<f32>)> = Vec::new();
     let mut used = HashSet::new();
     for (name, slot) in module.state_dict() {
-        let Ok(entry) = file.tensor(&name) else {
+        let Ok(entry) = file.tensor(&format!("{prefix}{name}")) else {
             if is_counter(&name) {
                 report.skipped.push(name);
             } else {
@@ -490,6 +539,7 @@ fn load_parsed(
     }
     let mut extra: Vec<(String, Dtype)> = file
         .iter()
+        .filter_map(|(n, v)| Some((n.strip_prefix(prefix)?, v)))
         .filter(|(n, _)| !used.contains(*n))
         .map(|(n, v)| (n.to_string(), v.dtype()))
         .collect();
@@ -532,7 +582,7 @@ pub fn load(
     let path = path.as_ref();
     let bytes = read_file(path)?;
     let file = parse(&bytes, path)?;
-    load_parsed(module, &file, mode, path)
+    load_parsed(module, &file, "", mode, path)
 }
 
 /// [`load`] from safetensors bytes in memory.
@@ -543,7 +593,39 @@ pub fn load_from_bytes(
 ) -> Result<LoadReport, CheckpointError> {
     let path = Path::new(MEMORY);
     let file = parse(bytes, path)?;
-    load_parsed(module, &file, mode, path)
+    load_parsed(module, &file, "", mode, path)
+}
+
+/// [`load_from_bytes`] for a module stored under a name prefix among other entries (a
+/// training checkpoint keeps the model as `model.<name>` beside the optimizer's buffers).
+/// Only entries whose name starts with `prefix` take part in the match: the others are
+/// neither loaded nor reported as unexpected. Names in the report are without the prefix.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use gradflow_layers::{checkpoint, checkpoint::Stored, LinearConfig, LoadMode};
+/// use rand::SeedableRng;
+/// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+/// let (a, b) = (LinearConfig::new(3, 2).init(&mut rng), LinearConfig::new(3, 2).init(&mut rng));
+/// let mut entries: Vec<(String, Stored)> = checkpoint::state_entries(&a).unwrap()
+///     .into_iter().map(|(n, s)| (format!("model.{n}"), s)).collect();
+/// entries.push(("step".into(), Stored::Int { shape: vec![], values: vec![7] }));
+/// let bytes = checkpoint::entries_to_bytes(&entries, &HashMap::new()).unwrap();
+/// checkpoint::load_prefixed_from_bytes(&b, &bytes, "model.", LoadMode::Strict).unwrap();
+/// assert_eq!(a.weight().to_vec(), b.weight().to_vec());
+/// ```
+///
+/// # Errors
+/// As [`load`]; on error the module is unchanged.
+pub fn load_prefixed_from_bytes(
+    module: &dyn Module,
+    bytes: &[u8],
+    prefix: &str,
+    mode: LoadMode,
+) -> Result<LoadReport, CheckpointError> {
+    let path = Path::new(MEMORY);
+    let file = parse(bytes, path)?;
+    load_parsed(module, &file, prefix, mode, path)
 }
 
 /// Every entry of a safetensors file as a new f32 [`Tensor`], sorted by name (numeric dtypes
@@ -592,8 +674,19 @@ pub enum Stored {
 /// (or an unsigned 64-bit value above i64::MAX).
 pub fn read_entries(path: impl AsRef<Path>) -> Result<Vec<(String, Stored)>, CheckpointError> {
     let path = path.as_ref();
-    let bytes = read_file(path)?;
-    let file = parse(&bytes, path)?;
+    entries_of(&read_file(path)?, path)
+}
+
+/// [`read_entries`] from safetensors bytes in memory.
+///
+/// # Errors
+/// Format, or [`CheckpointError::UnsupportedDtype`] (named `<memory>`).
+pub fn read_entries_from_bytes(bytes: &[u8]) -> Result<Vec<(String, Stored)>, CheckpointError> {
+    entries_of(bytes, Path::new(MEMORY))
+}
+
+fn entries_of(bytes: &[u8], path: &Path) -> Result<Vec<(String, Stored)>, CheckpointError> {
+    let file = parse(bytes, path)?;
     let mut out = Vec::new();
     for (name, view) in file.iter() {
         let unsupported = || CheckpointError::UnsupportedDtype {
@@ -636,9 +729,20 @@ fn decode_int(dtype: Dtype, d: &[u8]) -> Option<Vec<i64>> {
 /// The header's `__metadata__` string map of a safetensors file (empty if it has none).
 pub fn read_metadata(path: impl AsRef<Path>) -> Result<HashMap<String, String>, CheckpointError> {
     let path = path.as_ref();
-    let bytes = read_file(path)?;
+    metadata_of(&read_file(path)?, path)
+}
+
+/// [`read_metadata`] from safetensors bytes in memory.
+///
+/// # Errors
+/// Format (named `<memory>`).
+pub fn read_metadata_from_bytes(bytes: &[u8]) -> Result<HashMap<String, String>, CheckpointError> {
+    metadata_of(bytes, Path::new(MEMORY))
+}
+
+fn metadata_of(bytes: &[u8], path: &Path) -> Result<HashMap<String, String>, CheckpointError> {
     let (_, meta) =
-        SafeTensors::read_metadata(&bytes).map_err(|source| CheckpointError::Format {
+        SafeTensors::read_metadata(bytes).map_err(|source| CheckpointError::Format {
             path: path.to_path_buf(),
             source,
         })?;

@@ -61,7 +61,7 @@ pub use layout::Layout;
 pub use module::{Module, Scope, TensorKind};
 pub use ops::conv::Conv2dParams;
 pub use ops::elementwise::{Elementwise, Saved};
-pub use ops::nn::Reduction;
+pub use ops::nn::{CrossEntropy, Reduction};
 pub use parallel::PAR_MIN_ELEMS;
 pub use tensor::Tensor;
 

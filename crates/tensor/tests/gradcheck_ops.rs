@@ -9,7 +9,7 @@
 //! Gradchecks always use `GradCheck::default()`: the tolerance is derived from f32 precision,
 //! not tuned per op.
 
-use gradflow_tensor::{Conv2dParams, GradCheck, Reduction, Tensor, gradcheck};
+use gradflow_tensor::{Conv2dParams, CrossEntropy, GradCheck, Reduction, Tensor, gradcheck};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use rand::rngs::StdRng;
@@ -584,18 +584,29 @@ proptest! {
     }
 
     #[test]
-    fn cross_entropy_with_label_smoothing(
+    fn cross_entropy_with_weights_ignore_index_and_label_smoothing(
         n in 1usize..=4, classes in 2usize..=5,
         red in reduction(),
-        ls in prop::sample::select(vec![0.0f32, 0.1, 0.35]),
+        ls in prop::sample::select(vec![0.0f64, 0.1, 0.35]),
+        weighted in any::<bool>(),
+        ignore in prop::option::of(0usize..5),
         seed in any::<u64>(),
     ) {
         let mut rng = StdRng::seed_from_u64(seed);
         let logits = uniform(&mut rng, &[n, classes], -3.0, 3.0);
         let targets: Vec<usize> = (0..n).map(|_| rng.random_range(0..classes)).collect();
+        let opts = CrossEntropy {
+            weight: weighted.then(|| (0..classes).map(|_| rng.random_range(0.2f32..3.0)).collect()),
+            ignore_index: ignore,
+            reduction: red,
+            label_smoothing: ls,
+        };
+        // Mean over samples that are all ignored is 0/0 = NaN by definition (PyTorch too):
+        // nothing to differentiate.
+        prop_assume!(red != Reduction::Mean || targets.iter().any(|&t| Some(t) != ignore));
         check(
-            &format!("cross_entropy({targets:?}, {red:?}, ls={ls})"),
-            |t| t[0].cross_entropy(&targets, red, ls),
+            &format!("cross_entropy({targets:?}, {opts:?})"),
+            |t| t[0].cross_entropy_with(&targets, &opts),
             &[logits],
         )?;
     }

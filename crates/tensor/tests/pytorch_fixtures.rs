@@ -13,7 +13,7 @@
 //! README: rtol 1e-4 / atol 1e-4 for conv (sums of up to 147 products), rtol 1e-5 / atol 1e-6
 //! for elementwise work (pools, losses).
 
-use gradflow_tensor::{Conv2dParams, Reduction};
+use gradflow_tensor::{Conv2dParams, CrossEntropy, Reduction};
 use gradflow_test_support::{Fixture, assert_close, fixture};
 use serde_json::Value;
 
@@ -177,22 +177,29 @@ fn reduction(f: &Fixture) -> Reduction {
 
 fn check_cross_entropy(name: &str) {
     let f = fixture!(name);
-    assert!(
-        f.config["weight"].is_null(),
-        "{name}: class weights are not supported"
-    );
-    let ls = f.cfg_f32("label_smoothing");
+    let ignore = f.config["ignore_index"]
+        .as_i64()
+        .expect("config.ignore_index");
+    let opts = CrossEntropy {
+        weight: (!f.config["weight"].is_null()).then(|| f.values("weight").to_vec()),
+        // PyTorch's default -100 ignores nothing: class indices are never negative.
+        ignore_index: usize::try_from(ignore).ok(),
+        reduction: reduction(&f),
+        label_smoothing: f.cfg_f64("label_smoothing"),
+    };
     let targets = classes(&f, "target");
     let logits = f.tensor("logits").requires_grad_();
-    let loss = logits.cross_entropy(&targets, reduction(&f), ls);
+    let loss = logits.cross_entropy_with(&targets, &opts);
+    // 1e-5 relative: log-softmax and the sums over ≤ 10 classes in f32 round differently in
+    // the last bits than ATen's kernels.
     assert_close(
         &format!("{name}.loss"),
-        &loss.reshape(&[1]),
+        &loss.reshape(&[loss.numel()]),
         &f.tensor("loss"),
         1e-5,
         1e-6,
     );
-    loss.backward();
+    loss.sum_all().backward();
     assert_close(
         &format!("{name}.dlogits"),
         &logits.grad().expect("dlogits"),
@@ -210,6 +217,19 @@ fn cross_entropy_matches_pytorch() {
 #[test]
 fn cross_entropy_with_label_smoothing_matches_pytorch() {
     check_cross_entropy("loss_ce_smooth");
+}
+
+#[test]
+fn cross_entropy_with_class_weights_matches_pytorch() {
+    check_cross_entropy("loss_ce_weighted");
+    check_cross_entropy("loss_ce_weighted_none");
+}
+
+#[test]
+fn cross_entropy_with_ignore_index_matches_pytorch() {
+    check_cross_entropy("loss_ce_ignore_mean");
+    check_cross_entropy("loss_ce_ignore_sum");
+    check_cross_entropy("loss_ce_weighted_smooth_ignore");
 }
 
 #[test]

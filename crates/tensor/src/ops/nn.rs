@@ -23,6 +23,20 @@ pub enum Reduction {
     None,
 }
 
+/// The keyword arguments of [`Tensor::cross_entropy_with`], PyTorch's names and defaults
+/// (`weight=None, ignore_index=-100` (here: none), `reduction='mean', label_smoothing=0.0`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CrossEntropy {
+    /// A weight per class (`weight=`): a sample's loss is scaled by its target's weight.
+    pub weight: Option<Vec<f32>>,
+    /// Samples with this target count for nothing (`ignore_index=`), e.g. padding.
+    pub ignore_index: Option<usize>,
+    /// How the per-sample losses combine.
+    pub reduction: Reduction,
+    /// ε: the target distribution is (1 − ε)·one-hot + ε·uniform.
+    pub label_smoothing: f64,
+}
+
 /// Row-wise stable softmax (or log-softmax) of `[rows, n]` data.
 fn softmax_rows(x: &[f32], n: usize, log: bool) -> Vec<f32> {
     let mut out = vec![0.0f32; x.len()];
@@ -108,13 +122,12 @@ impl Tensor {
     }
 
     /// Cross-entropy of logits `[N, C]` against class indices, fused with log-softmax
-    /// (PyTorch's `F.cross_entropy(logits, target, reduction, label_smoothing=ε)`).
-    ///
-    /// With q = (1 − ε)·onehot(t) + ε/C, the per-sample loss is ℓ = −Σ_c q_c log p_c and its
-    /// gradient is ∂ℓ/∂logits = p − q.
+    /// (PyTorch's `F.cross_entropy(logits, target, reduction=…, label_smoothing=ε)`): the
+    /// common case of [`cross_entropy_with`](Tensor::cross_entropy_with), no class weights
+    /// and no ignored index.
     ///
     /// # Panics
-    /// If `self` is not 2-D, `targets.len() != N`, a class index is `>= C`, or ε ∉ [0, 1].
+    /// As [`cross_entropy_with`](Tensor::cross_entropy_with).
     ///
     /// ```
     /// use gradflow_tensor::{Reduction, Tensor};
@@ -127,8 +140,44 @@ impl Tensor {
         &self,
         targets: &[usize],
         reduction: Reduction,
-        label_smoothing: f32,
+        label_smoothing: f64,
     ) -> Tensor {
+        self.cross_entropy_with(
+            targets,
+            &CrossEntropy {
+                reduction,
+                label_smoothing,
+                ..CrossEntropy::default()
+            },
+        )
+    }
+
+    /// Cross-entropy with PyTorch's full signature: `F.cross_entropy(logits, target,
+    /// weight=w, ignore_index=k, reduction=…, label_smoothing=ε)`.
+    ///
+    /// With class weights w (all 1 without them) and the smoothed target
+    /// q_c = (1 − ε)·w_t·[c = t] + ε·w_c / C, sample i's loss is
+    ///
+    /// ℓ_i = −Σ_c q_c log p_c,  ∂ℓ_i/∂z_j = p_j·Σ_c q_c − q_j,
+    ///
+    /// and a sample whose target is `ignore_index` has ℓ_i = 0 and no gradient. `Mean`
+    /// divides by the weight of the samples that count, Σ_{i not ignored} w_{t_i}, as
+    /// PyTorch does, so a weighted mean is a weighted average (and NaN when every sample
+    /// is ignored, 0/0, as in PyTorch). The LM pipelines use `ignore_index` for padding.
+    ///
+    /// # Panics
+    /// If `self` is not 2-D, `targets.len() != N`, a class index that is not ignored is
+    /// `>= C`, the weights are not C finite values, or ε ∉ [0, 1].
+    ///
+    /// ```
+    /// use gradflow_tensor::{CrossEntropy, Reduction, Tensor};
+    /// // Class 0 is padding: only the second sample counts, and its loss is ln 4.
+    /// let ce = CrossEntropy { ignore_index: Some(0), ..CrossEntropy::default() };
+    /// let loss = Tensor::zeros(&[2, 4]).cross_entropy_with(&[0, 3], &ce);
+    /// assert!((loss.item() - 4f32.ln()).abs() < 1e-6);
+    /// ```
+    #[track_caller]
+    pub fn cross_entropy_with(&self, targets: &[usize], opts: &CrossEntropy) -> Tensor {
         if self.rank() != 2 || targets.len() != self.shape()[0] {
             shape_panic(
                 "cross_entropy",
@@ -137,49 +186,79 @@ impl Tensor {
                 "logits must be [N, C] with one target per row",
             );
         }
+        let ls = opts.label_smoothing;
         assert!(
-            (0.0..=1.0).contains(&label_smoothing),
-            "cross_entropy: label_smoothing {label_smoothing} must lie in [0, 1]"
+            (0.0..=1.0).contains(&ls),
+            "cross_entropy: label_smoothing {ls} must lie in [0, 1]"
         );
         let (n, classes) = (self.shape()[0], self.shape()[1]);
-        if let Some(&bad) = targets.iter().find(|&&t| t >= classes) {
+        let counts = |i: usize| opts.ignore_index != Some(targets[i]);
+        if let Some(&bad) = (0..n)
+            .filter(|&i| counts(i))
+            .map(|i| &targets[i])
+            .find(|&&t| t >= classes)
+        {
             panic!("cross_entropy: target class {bad} out of range for {classes} classes");
         }
-        let eps = label_smoothing;
+        let weight: Vec<f32> = match &opts.weight {
+            Some(w) => {
+                assert!(
+                    w.len() == classes && w.iter().all(|v| v.is_finite()),
+                    "cross_entropy: weight must hold {classes} finite values (one per class), got {}",
+                    w.len()
+                );
+                w.clone()
+            }
+            None => vec![1.0; classes],
+        };
+        let eps = ls as f32;
+        let smooth_base = eps / classes as f32;
         let logp = self.with_data(|d| softmax_rows(d, classes, true));
-        let per_sample: Vec<f32> = logp
-            .chunks(classes.max(1))
-            .zip(targets)
-            .map(|(row, &t)| {
-                let smooth = if eps > 0.0 {
-                    row.iter().sum::<f32>() / classes as f32
-                } else {
-                    0.0
-                };
-                -(1.0 - eps) * row[t] - eps * smooth
-            })
-            .collect();
-        let out = match reduction {
+        // Per sample: the loss, and Σ_c q_c (the gradient's p-coefficient).
+        let mut per_sample = vec![0.0f32; n];
+        let mut q_total = vec![0.0f32; n];
+        let mut denominator = 0.0f32;
+        for (i, row) in logp.chunks(classes.max(1)).enumerate() {
+            if !counts(i) {
+                continue;
+            }
+            let t = targets[i];
+            let mut loss = -(1.0 - eps) * weight[t] * row[t];
+            let mut total = (1.0 - eps) * weight[t];
+            if eps > 0.0 {
+                let weighted: f32 = row.iter().zip(&weight).map(|(l, w)| w * l).sum();
+                loss -= smooth_base * weighted;
+                total += smooth_base * weight.iter().sum::<f32>();
+            }
+            per_sample[i] = loss;
+            q_total[i] = total;
+            denominator += weight[t];
+        }
+        let out = match opts.reduction {
             Reduction::None => Tensor::from_vec(per_sample, &[n]),
             Reduction::Sum => Tensor::scalar(per_sample.iter().sum()),
-            // 0 rows: 0/0 = NaN, as PyTorch.
-            Reduction::Mean => Tensor::scalar(per_sample.iter().sum::<f32>() / n as f32),
+            // Nothing counted: 0/0 = NaN, as PyTorch.
+            Reduction::Mean => Tensor::scalar(per_sample.iter().sum::<f32>() / denominator),
         };
-        let t = targets.to_vec();
+        let (t, reduction) = (targets.to_vec(), opts.reduction);
+        let ignore = opts.ignore_index;
         out.record("cross_entropy", &[self], false, move |c| {
             let g = c.grad_output().to_vec();
             let mut dx: Vec<f32> = logp.iter().map(|&v| crate::math::exp(v)).collect();
             for (r, row) in dx.chunks_mut(classes.max(1)).enumerate() {
+                if ignore == Some(t[r]) {
+                    row.fill(0.0);
+                    continue;
+                }
                 let scale = match reduction {
                     Reduction::None => g[r],
                     Reduction::Sum => g[0],
-                    Reduction::Mean => g[0] / n as f32,
+                    Reduction::Mean => g[0] / denominator,
                 };
-                let base = eps / classes as f32;
-                for v in row.iter_mut() {
-                    *v = (*v - base) * scale;
+                for (v, w) in row.iter_mut().zip(&weight) {
+                    *v = (*v * q_total[r] - smooth_base * w) * scale;
                 }
-                row[t[r]] -= (1.0 - eps) * scale;
+                row[t[r]] -= (1.0 - eps) * weight[t[r]] * scale;
             }
             vec![Some(Tensor::from_vec(dx, &[n, classes]))]
         })
