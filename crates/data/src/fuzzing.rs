@@ -64,7 +64,7 @@ pub fn text(data: &[u8]) {
         return;
     };
     let vocab = corpus.vocab();
-    assert!(!vocab.is_empty() && corpus.len() > 0);
+    assert!(!vocab.is_empty() && !corpus.is_empty());
     let decoded = vocab.decode(corpus.ids());
     assert_eq!(vocab.encode(&decoded).as_deref(), Some(corpus.ids()));
     if corpus.unit() == crate::TextUnit::Char {

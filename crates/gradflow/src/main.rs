@@ -45,6 +45,11 @@ enum Command {
     /// Vanishing and exploding gradients in time: ‖∂L/∂h_t‖ of tanh RNN, LSTM and GRU at
     /// T = 200, the adding problem with and without clipping, an exploding recurrent init.
     Sequence(SequenceArgs),
+    /// Train a character-level language model (Embedding → LSTM/GRU → Linear) with truncated
+    /// BPTT; bits per character on the held-out end of the text every epoch; resumable.
+    TrainLm(gradflow::lm::TrainLmArgs),
+    /// Continue a prompt with a train-lm model (seeded, temperature, top-k).
+    Sample(gradflow::lm::SampleArgs),
 }
 
 #[derive(Args, Debug)]
@@ -161,6 +166,8 @@ struct VanishingArgs {
 enum CliError {
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Lm(#[from] gradflow::lm::LmError),
     #[error(transparent)]
     Data(#[from] data::DataError),
     #[error(transparent)]
@@ -477,6 +484,8 @@ fn main() -> ExitCode {
         Some(Command::Vanishing(a)) => vanishing(a),
         Some(Command::ResnetGradients(a)) => resnet_gradients(a),
         Some(Command::Sequence(a)) => sequence(a),
+        Some(Command::TrainLm(a)) => gradflow::lm::cli::train_lm(&a).map_err(CliError::from),
+        Some(Command::Sample(a)) => gradflow::lm::cli::sample_cli(&a).map_err(CliError::from),
         None => vanishing(cli.vanishing),
     };
     match result {
