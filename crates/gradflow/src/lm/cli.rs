@@ -72,6 +72,9 @@ pub struct TrainLmArgs {
     /// Write a checkpoint every this many steps (and at every epoch end).
     #[arg(long, default_value_t = 200, allow_negative_numbers = true)]
     pub checkpoint_every: u64,
+    /// Also evaluate the held-out text every this many steps (0: at epoch ends only).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub eval_every: u64,
     /// Seed for the weights and the dropout masks.
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub seed: u64,
@@ -155,6 +158,7 @@ impl TrainLmArgs {
             seed: self.seed,
             valid_fraction: self.valid_fraction,
             checkpoint_every: self.checkpoint_every,
+            eval_every: self.eval_every,
         };
         opts.validate()?;
         Ok(opts)

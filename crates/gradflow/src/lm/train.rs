@@ -121,6 +121,8 @@ pub struct LmOptions {
     pub valid_fraction: f64,
     /// Checkpoint every this many steps (and at every epoch end).
     pub checkpoint_every: u64,
+    /// Also evaluate every this many steps (0: only at epoch ends and the last step).
+    pub eval_every: u64,
 }
 
 impl Default for LmOptions {
@@ -146,6 +148,7 @@ impl Default for LmOptions {
             seed: 0,
             valid_fraction: 0.1,
             checkpoint_every: 200,
+            eval_every: 0,
         }
     }
 }
@@ -310,8 +313,9 @@ pub fn evaluate(model: &mut CharLm, streams: &Streams, seq: usize) -> f64 {
     sum / n.max(1) as f64
 }
 
-/// The columns of `metrics.csv`, one row per evaluation (every epoch end, and the last step
-/// when `--steps` stops mid-epoch).
+/// The columns of `metrics.csv`, one row per evaluation (every epoch end, every
+/// `--eval-every` steps, and the last step when `--steps` stops mid-epoch). `train_bpc` is the
+/// mean over the epoch's windows so far.
 pub const METRICS_COLUMNS: [&str; 8] = [
     "epoch",
     "step",
@@ -553,7 +557,8 @@ pub fn train(opts: &LmOptions, dir: &RunDir, mut log: impl FnMut(&str)) -> Resul
             }
             let epoch_done = pos.window == windows;
             let run_done = step >= total;
-            if epoch_done || run_done {
+            let eval_due = opts.eval_every > 0 && step % opts.eval_every == 0;
+            if epoch_done || run_done || eval_due {
                 let train_bpc = sum / pos.loss_count.max(1) as f64 / LN_2;
                 let valid_bpc = evaluate(&mut model, &split.valid, opts.seq) / LN_2;
                 let elapsed = pos.elapsed_s + session.elapsed().as_secs_f64();
@@ -638,7 +643,7 @@ pub fn curves(metrics: &MetricsLog) -> Figure {
         size: (1000, 520),
         body: Body::Lines {
             panels: vec![LinePanel {
-                title: "bits per character (evaluated at every epoch end)".into(),
+                title: "bits per character".into(),
                 x_desc: "optimizer step".into(),
                 y_desc: "bpc".into(),
                 y_scale: YScale::Linear,
