@@ -17,7 +17,7 @@
 use gradflow_tensor::{Elementwise, Module, Saved, Scope, Tensor};
 
 /// PyTorch's default ELU α, 1.0.
-pub const ELU_DEFAULT_ALPHA: f32 = 1.0;
+pub const ELU_DEFAULT_ALPHA: f64 = 1.0;
 
 /// ELU(z) = z if z > 0 else α·(e^z − 1), for one value (via expm1).
 ///
@@ -78,20 +78,23 @@ impl Elementwise for EluOp {
 /// elu(&x, 1.0).sum_all().backward();
 /// assert_eq!(x.grad().unwrap().to_vec(), vec![1.0, 1.0]);
 /// ```
-pub fn elu(x: &Tensor, alpha: f32) -> Tensor {
-    x.map(EluOp { alpha })
+pub fn elu(x: &Tensor, alpha: f64) -> Tensor {
+    // One rounding to f32 at the kernel boundary, as ATen's `alpha.to<opmath_t>()`.
+    x.map(EluOp {
+        alpha: alpha as f32,
+    })
 }
 
 /// The ELU layer (`torch.nn.ELU`); `Default` uses α = 1.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Elu {
     /// α, the magnitude of the negative saturation (ELU(z) → −α as z → −∞).
-    pub alpha: f32,
+    pub alpha: f64,
 }
 
 impl Elu {
     /// An ELU with the given α.
-    pub fn new(alpha: f32) -> Self {
+    pub fn new(alpha: f64) -> Self {
         Elu { alpha }
     }
 }

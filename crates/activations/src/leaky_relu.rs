@@ -14,7 +14,7 @@
 use gradflow_tensor::{Elementwise, Module, Saved, Scope, Tensor};
 
 /// PyTorch's default negative slope for Leaky ReLU, 0.01.
-pub const LEAKY_RELU_DEFAULT_SLOPE: f32 = 0.01;
+pub const LEAKY_RELU_DEFAULT_SLOPE: f64 = 0.01;
 
 /// LeakyReLU(z) = z if z > 0 else slope·z, for one value.
 ///
@@ -68,20 +68,22 @@ impl Elementwise for LeakyReluOp {
 /// leaky_relu(&x, 0.1).sum_all().backward();
 /// assert_eq!(x.grad().unwrap().to_vec(), vec![0.1, 0.1, 1.0]);
 /// ```
-pub fn leaky_relu(x: &Tensor, slope: f32) -> Tensor {
-    x.map(LeakyReluOp { slope })
+pub fn leaky_relu(x: &Tensor, slope: f64) -> Tensor {
+    x.map(LeakyReluOp {
+        slope: slope as f32,
+    })
 }
 
 /// The Leaky ReLU layer (`torch.nn.LeakyReLU`); `Default` uses slope 0.01.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LeakyRelu {
     /// The slope a for z ≤ 0 (PyTorch's `negative_slope`).
-    pub negative_slope: f32,
+    pub negative_slope: f64,
 }
 
 impl LeakyRelu {
     /// A Leaky ReLU with the given negative slope.
-    pub fn new(negative_slope: f32) -> Self {
+    pub fn new(negative_slope: f64) -> Self {
         LeakyRelu { negative_slope }
     }
 }

@@ -21,7 +21,7 @@ use gradflow_tensor::layout::shape_panic;
 use gradflow_tensor::{Module, Scope, Tensor};
 
 /// PyTorch's default initial PReLU slope, 0.25.
-pub const PRELU_DEFAULT_INIT: f32 = 0.25;
+pub const PRELU_DEFAULT_INIT: f64 = 0.25;
 
 /// PReLU(z) = z if z > 0 else a·z, for one value.
 ///
@@ -147,7 +147,7 @@ pub struct PReluConfig {
     /// 1 for a shared slope, or the number of channels C for one slope per channel.
     pub num_parameters: usize,
     /// The initial value of every slope (PyTorch's default 0.25).
-    pub init: f32,
+    pub init: f64,
 }
 
 impl Default for PReluConfig {
@@ -171,7 +171,7 @@ impl PReluConfig {
             "PReluConfig::init: num_parameters must be >= 1, got 0"
         );
         PRelu {
-            weight: Tensor::full(&[self.num_parameters], self.init).requires_grad_(),
+            weight: Tensor::full(&[self.num_parameters], self.init as f32).requires_grad_(),
         }
     }
 }
@@ -201,7 +201,7 @@ impl PRelu {
     /// # Panics
     /// If `num_parameters` is 0.
     #[track_caller]
-    pub fn new(num_parameters: usize, init: f32) -> Self {
+    pub fn new(num_parameters: usize, init: f64) -> Self {
         PReluConfig {
             num_parameters,
             init,

@@ -21,9 +21,9 @@ use gradflow_tensor::{Elementwise, Module, Saved, Scope, Tensor};
 use crate::sigmoid::sigmoid_f64;
 
 /// PyTorch's default Softplus β, 1.0.
-pub const SOFTPLUS_DEFAULT_BETA: f32 = 1.0;
+pub const SOFTPLUS_DEFAULT_BETA: f64 = 1.0;
 /// PyTorch's default Softplus threshold, 20.0.
-pub const SOFTPLUS_DEFAULT_THRESHOLD: f32 = 20.0;
+pub const SOFTPLUS_DEFAULT_THRESHOLD: f64 = 20.0;
 
 /// ln(1 + e^t) in `f64` without overflow or cancellation; NaN stays NaN.
 pub(crate) fn log1p_exp_f64(t: f64) -> f64 {
@@ -83,7 +83,7 @@ impl Elementwise for SoftplusOp {
 }
 
 #[track_caller]
-fn check_beta(beta: f32) {
+fn check_beta(beta: f64) {
     assert!(
         beta != 0.0 && !beta.is_nan(),
         "softplus: beta must be non-zero and not NaN, got {beta}"
@@ -109,18 +109,22 @@ fn check_beta(beta: f32) {
 /// assert_eq!(x.grad().unwrap().to_vec(), vec![0.5, 1.0]);
 /// ```
 #[track_caller]
-pub fn softplus(x: &Tensor, beta: f32, threshold: f32) -> Tensor {
+pub fn softplus(x: &Tensor, beta: f64, threshold: f64) -> Tensor {
     check_beta(beta);
-    x.map(SoftplusOp { beta, threshold })
+    // One rounding to f32 at the kernel boundary, as ATen's `beta.to<opmath_t>()`.
+    x.map(SoftplusOp {
+        beta: beta as f32,
+        threshold: threshold as f32,
+    })
 }
 
 /// The Softplus layer (`torch.nn.Softplus`); `Default` uses β = 1, threshold = 20.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Softplus {
     /// β, the sharpness: larger β is closer to ReLU.
-    pub beta: f32,
+    pub beta: f64,
     /// Above β·z > threshold the layer returns z (linear cut-off).
-    pub threshold: f32,
+    pub threshold: f64,
 }
 
 impl Softplus {
@@ -129,7 +133,7 @@ impl Softplus {
     /// # Panics
     /// If `beta` is 0 or NaN.
     #[track_caller]
-    pub fn new(beta: f32, threshold: f32) -> Self {
+    pub fn new(beta: f64, threshold: f64) -> Self {
         check_beta(beta);
         Softplus { beta, threshold }
     }

@@ -74,13 +74,13 @@ fn relu_matches_torch() {
 #[test]
 fn leaky_relu_matches_torch() {
     check("act_leaky_relu", |fx, x| {
-        leaky_relu(x, fx.cfg_f32("negative_slope"))
+        leaky_relu(x, fx.cfg_f64("negative_slope"))
     });
 }
 
 #[test]
 fn elu_matches_torch() {
-    check("act_elu", |fx, x| elu(x, fx.cfg_f32("alpha")));
+    check("act_elu", |fx, x| elu(x, fx.cfg_f64("alpha")));
 }
 
 #[test]
@@ -117,7 +117,7 @@ fn silu_matches_torch() {
 #[test]
 fn softplus_matches_torch() {
     check("act_softplus", |fx, x| {
-        softplus(x, fx.cfg_f32("beta"), fx.cfg_f32("threshold"))
+        softplus(x, fx.cfg_f64("beta"), fx.cfg_f64("threshold"))
     });
 }
 

@@ -46,7 +46,7 @@ proptest! {
 
     #[test]
     fn with_hyperparameters(
-        xs in inputs(), slope in 0f32..1.0, alpha in 0.1f32..3.0, beta in 0.5f32..3.0
+        xs in inputs(), slope in 0f64..1.0, alpha in 0.1f64..3.0, beta in 0.5f64..3.0
     ) {
         let x = [vec1(&xs)];
         check("leaky_relu", |t| leaky_relu(&t[0], slope), &x)?;

@@ -186,7 +186,7 @@ proptest! {
         let x1 = Tensor::from_vec(xs.clone(), &[n]).requires_grad_();
         let x2 = Tensor::from_vec(xs, &[n]).requires_grad_();
         let y1 = prelu(&x1, &Tensor::from_vec(vec![a], &[1]));
-        let y2 = leaky_relu(&x2, a);
+        let y2 = leaky_relu(&x2, f64::from(a));
         prop_assert_eq!(y1.to_vec(), y2.to_vec());
         y1.sum_all().backward();
         y2.sum_all().backward();

@@ -4,9 +4,9 @@ use gradflow_tensor::Tensor;
 
 /// NFNets' default λ for batch sizes up to ~4096 (Brock et al. 2021 use 0.01–0.16; smaller
 /// for larger batches).
-pub const AGC_DEFAULT_CLIP_FACTOR: f32 = 0.01;
+pub const AGC_DEFAULT_CLIP_FACTOR: f64 = 0.01;
 /// NFNets' ε: the floor on ‖Wᵢ‖ so that zero-initialised units can still move.
-pub const AGC_DEFAULT_EPS: f32 = 1e-3;
+pub const AGC_DEFAULT_EPS: f64 = 1e-3;
 
 /// The floor on ‖Gᵢ‖ in the rescaling coefficient (as the reference implementations).
 const GRAD_NORM_FLOOR: f32 = 1e-6;
@@ -79,7 +79,9 @@ fn unit_norms(d: &[f32], units: usize) -> Vec<f32> {
 /// assert!((g[3] - 0.1).abs() < 1e-6); // row 1 scaled to 0.1·‖W₁‖
 /// ```
 #[track_caller]
-pub fn clip_grad_agc(params: &[Tensor], clip_factor: f32, eps: f32) -> usize {
+pub fn clip_grad_agc(params: &[Tensor], clip_factor: f64, eps: f64) -> usize {
+    // Hyperparameters are f64 (as PyTorch's Python floats); the kernel runs in f32.
+    let (clip_factor, eps) = (clip_factor as f32, eps as f32);
     assert!(
         clip_factor >= 0.0,
         "clip_grad_agc: clip_factor must be >= 0, got {clip_factor}"

@@ -12,8 +12,8 @@ pub const CLIP_EPS: f32 = 1e-6;
 
 /// Which vector norm measures the gradients.
 ///
-/// `From<f32>` reads PyTorch's `norm_type` argument: `1.0` → [`L1`](NormType::L1), `2.0` →
-/// [`L2`](NormType::L2), `f32::INFINITY` → [`Inf`](NormType::Inf), any other p → `P(p)`.
+/// `From<f64>` reads PyTorch's `norm_type` argument: `1.0` → [`L1`](NormType::L1), `2.0` →
+/// [`L2`](NormType::L2), `f64::INFINITY` → [`Inf`](NormType::Inf), any other p → `P(p)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum NormType {
     /// ‖x‖₁ = Σ |xᵢ|.
@@ -21,18 +21,18 @@ pub enum NormType {
     /// ‖x‖₂ = √(Σ xᵢ²), the usual choice.
     L2,
     /// ‖x‖_p = (Σ |xᵢ|ᵖ)^(1/p) for a finite p > 0.
-    P(f32),
+    P(f64),
     /// ‖x‖_∞ = maxᵢ |xᵢ|.
     Inf,
 }
 
-impl From<f32> for NormType {
-    fn from(p: f32) -> Self {
+impl From<f64> for NormType {
+    fn from(p: f64) -> Self {
         if p == 1.0 {
             NormType::L1
         } else if p == 2.0 {
             NormType::L2
-        } else if p == f32::INFINITY {
+        } else if p == f64::INFINITY {
             NormType::Inf
         } else {
             NormType::P(p)
@@ -67,7 +67,7 @@ impl NormType {
         match self {
             NormType::L1 => 1.0,
             NormType::L2 => 2.0,
-            NormType::P(p) => f64::from(p),
+            NormType::P(p) => p,
             NormType::Inf => f64::INFINITY,
         }
     }
@@ -140,7 +140,7 @@ fn total_norm(params: &[Tensor], norm_type: NormType) -> f32 {
 /// assert!((b.grad().unwrap().item() - 4.0).abs() < 1e-5);
 /// ```
 #[track_caller]
-pub fn clip_grad_norm(params: &[Tensor], max_norm: f32, norm_type: impl Into<NormType>) -> f32 {
+pub fn clip_grad_norm(params: &[Tensor], max_norm: f64, norm_type: impl Into<NormType>) -> f32 {
     let norm_type = norm_type.into();
     check_args("clip_grad_norm", max_norm, norm_type);
     let total = total_norm(params, norm_type);
@@ -167,7 +167,7 @@ pub fn clip_grad_norm(params: &[Tensor], max_norm: f32, norm_type: impl Into<Nor
 #[track_caller]
 pub fn try_clip_grad_norm(
     params: &[Tensor],
-    max_norm: f32,
+    max_norm: f64,
     norm_type: impl Into<NormType>,
 ) -> Result<f32, ClipError> {
     let norm_type = norm_type.into();
@@ -184,7 +184,7 @@ pub fn try_clip_grad_norm(
 }
 
 #[track_caller]
-pub(crate) fn check_args(op: &str, max_norm: f32, norm_type: NormType) {
+pub(crate) fn check_args(op: &str, max_norm: f64, norm_type: NormType) {
     assert!(
         max_norm >= 0.0,
         "{op}: max_norm must be >= 0, got {max_norm}"
@@ -193,8 +193,10 @@ pub(crate) fn check_args(op: &str, max_norm: f32, norm_type: NormType) {
 }
 
 /// min(max_norm / (norm + ε), 1), with NaN propagated (as `torch.clamp`, unlike `f32::min`).
-pub(crate) fn clip_coef(max_norm: f32, norm: f32) -> f32 {
-    let c = max_norm / (norm + CLIP_EPS);
+/// Computed in f32 like PyTorch's `max_norm / (total_norm + 1e-6)` on an f32 tensor: the
+/// f64 hyperparameter is rounded once, here.
+pub(crate) fn clip_coef(max_norm: f64, norm: f32) -> f32 {
+    let c = max_norm as f32 / (norm + CLIP_EPS);
     if c.is_nan() { c } else { c.min(1.0) }
 }
 
@@ -231,7 +233,7 @@ mod tests {
     fn norm_types_from_pytorch_numbers() {
         assert_eq!(NormType::from(1.0), NormType::L1);
         assert_eq!(NormType::from(2.0), NormType::L2);
-        assert_eq!(NormType::from(f32::INFINITY), NormType::Inf);
+        assert_eq!(NormType::from(f64::INFINITY), NormType::Inf);
         assert_eq!(NormType::from(3.0), NormType::P(3.0));
     }
 
@@ -302,6 +304,6 @@ mod tests {
     #[test]
     #[should_panic(expected = "clip_grad_norm: max_norm must be >= 0")]
     fn nan_max_norm_panics() {
-        clip_grad_norm(&[], f32::NAN, 2.0);
+        clip_grad_norm(&[], f64::NAN, 2.0);
     }
 }

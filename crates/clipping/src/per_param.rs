@@ -39,7 +39,7 @@ use crate::norm::{check_args, clip_coef, scale_grad};
 #[track_caller]
 pub fn clip_grad_norm_per_param(
     params: &[Tensor],
-    max_norm: f32,
+    max_norm: f64,
     norm_type: impl Into<NormType>,
 ) -> Vec<Option<f32>> {
     let norm_type = norm_type.into();

@@ -22,11 +22,13 @@ use gradflow_tensor::Tensor;
 /// assert_eq!(w.grad().unwrap().to_vec(), vec![-0.1, 0.05, 0.1]);
 /// ```
 #[track_caller]
-pub fn clip_grad_value(params: &[Tensor], clip_value: f32) {
+pub fn clip_grad_value(params: &[Tensor], clip_value: f64) {
     assert!(
         clip_value >= 0.0,
         "clip_grad_value: clip_value must be >= 0, got {clip_value}"
     );
+    // The f64 hyperparameter is rounded once to the gradients' f32.
+    let clip_value = clip_value as f32;
     for p in params {
         let Some(g) = p.grad() else { continue };
         let clipped: Vec<f32> = g.with_data(|d| {

@@ -39,9 +39,9 @@ fn check_clipped(fx: &Fixture, params: &[Tensor], name: &str) {
 
 fn norm_case(name: &str) {
     let fx = fixture!(name);
-    let max_norm = fx.cfg_f32("max_norm");
-    // `"inf"` in the file reads as f32::INFINITY.
-    let norm_type = fx.cfg_f32("norm_type");
+    let max_norm = fx.cfg_f64("max_norm");
+    // `"inf"` in the file reads as f64::INFINITY.
+    let norm_type = fx.cfg_f64("norm_type");
     let params = params_from(&fx);
     let total = clip_grad_norm(&params, max_norm, norm_type);
     let expected = fx.values("total_norm")[0];
@@ -93,7 +93,7 @@ fn clip_norm_below_threshold_is_exactly_unchanged() {
 #[test]
 fn clip_value_matches_pytorch() {
     let fx = fixture!("clip_value");
-    let cv = fx.cfg_f32("clip_value");
+    let cv = fx.cfg_f64("clip_value");
     let params = params_from(&fx);
     clip_grad_value(&params, cv);
     check_clipped(&fx, &params, "clip_value");

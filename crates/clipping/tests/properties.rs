@@ -28,7 +28,7 @@ fn norm_types() -> impl Strategy<Value = NormType> {
         Just(NormType::L1),
         Just(NormType::L2),
         Just(NormType::Inf),
-        (1.5f32..4.0).prop_map(NormType::P)
+        (1.5f64..4.0).prop_map(NormType::P)
     ]
 }
 
@@ -51,10 +51,7 @@ fn reference_norm(gs: &[(Vec<usize>, Vec<f32>)], nt: NormType) -> f64 {
         NormType::L1 => all.sum(),
         NormType::L2 => all.map(|v| v * v).sum::<f64>().sqrt(),
         NormType::Inf => all.fold(0.0, f64::max),
-        NormType::P(p) => {
-            let p = f64::from(p);
-            all.map(|v| v.powf(p)).sum::<f64>().powf(1.0 / p)
-        }
+        NormType::P(p) => all.map(|v| v.powf(p)).sum::<f64>().powf(1.0 / p),
     }
 }
 
@@ -86,7 +83,7 @@ proptest! {
     #[test]
     fn global_norm_is_capped_and_directions_kept(gs in grads(), nt in norm_types(), max_norm in 1e-3f32..10.0) {
         let params = leaves(&gs);
-        clip_grad_norm(&params, max_norm, nt);
+        clip_grad_norm(&params, f64::from(max_norm), nt);
         let after = grad_norm(&params, nt);
         prop_assert!(after <= max_norm * (1.0 + 1e-5), "norm after {after} > max {max_norm}");
         for (p, (_, g0)) in params.iter().zip(&gs) {
@@ -101,7 +98,7 @@ proptest! {
     fn below_threshold_is_untouched(gs in grads(), nt in norm_types()) {
         let params = leaves(&gs);
         let total = grad_norm(&params, nt);
-        let r = try_clip_grad_norm(&params, total * 1.01 + 1e-3, nt);
+        let r = try_clip_grad_norm(&params, f64::from(total * 1.01 + 1e-3), nt);
         prop_assert_eq!(r, Ok(total));
         for (p, (_, g0)) in params.iter().zip(&gs) {
             prop_assert_eq!(&p.grad().unwrap().to_vec(), g0);
@@ -111,7 +108,7 @@ proptest! {
     #[test]
     fn value_clipping_bounds_every_element(gs in grads(), c in 0.0f32..2.0) {
         let params = leaves(&gs);
-        clip_grad_value(&params, c);
+        clip_grad_value(&params, f64::from(c));
         for (p, (_, g0)) in params.iter().zip(&gs) {
             for (x, x0) in p.grad().unwrap().to_vec().iter().zip(g0) {
                 prop_assert!(x.abs() <= c);
@@ -123,7 +120,7 @@ proptest! {
     #[test]
     fn per_param_caps_every_tensor(gs in grads(), max_norm in 1e-3f32..10.0) {
         let params = leaves(&gs);
-        let before = clip_grad_norm_per_param(&params, max_norm, NormType::L2);
+        let before = clip_grad_norm_per_param(&params, f64::from(max_norm), NormType::L2);
         for ((p, (_, g0)), n0) in params.iter().zip(&gs).zip(before) {
             let g = p.grad().unwrap().to_vec();
             let n = grad_norm(std::slice::from_ref(p), NormType::L2);
@@ -139,7 +136,7 @@ proptest! {
         for (p, (_, g0)) in params.iter().zip(&gs) {
             p.update_data(|d| for (w, g) in d.iter_mut().zip(g0) { *w = 0.5 + g.abs().sqrt(); });
         }
-        clip_grad_agc(&params, lambda, 1e-3);
+        clip_grad_agc(&params, f64::from(lambda), 1e-3);
         for p in &params {
             let wn = unitwise_norms(p);
             let gn = unitwise_norms(&p.grad().unwrap());

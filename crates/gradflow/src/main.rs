@@ -50,6 +50,15 @@ enum Command {
     TrainLm(gradflow::lm::TrainLmArgs),
     /// Continue a prompt with a train-lm model (seeded, temperature, top-k).
     Sample(gradflow::lm::SampleArgs),
+    /// Train a ResNet on images (ImageNet-layout folder, Fashion-MNIST, or the embedded
+    /// subset by default), with eval each epoch, metrics, curves and resumable checkpoints.
+    TrainImage(gradflow::image::TrainArgs),
+    /// Evaluate a train-image checkpoint: top-1, top-5 and a confusion-matrix figure.
+    EvalImage(gradflow::image::EvalArgs),
+    /// The top-5 classes, with probabilities, of each image for a train-image checkpoint.
+    Predict(gradflow::image::PredictArgs),
+    /// Several train-image runs' training/validation error curves in one figure.
+    CompareRuns(gradflow::image::CompareArgs),
 }
 
 #[derive(Args, Debug)]
@@ -182,6 +191,8 @@ enum CliError {
     ResnetReport(#[from] gradflow::resnet_gradients::ReportError),
     #[error(transparent)]
     Sequence(#[from] gradflow::sequence::SequenceError),
+    #[error(transparent)]
+    Image(#[from] gradflow::image::ImageError),
 }
 
 fn validate(a: &VanishingArgs) -> Result<(), CliError> {
@@ -486,6 +497,16 @@ fn main() -> ExitCode {
         Some(Command::Sequence(a)) => sequence(a),
         Some(Command::TrainLm(a)) => gradflow::lm::cli::train_lm(&a).map_err(CliError::from),
         Some(Command::Sample(a)) => gradflow::lm::cli::sample_cli(&a).map_err(CliError::from),
+        Some(Command::TrainImage(a)) => gradflow::image::train_image(&a)
+            .map(drop)
+            .map_err(Into::into),
+        Some(Command::EvalImage(a)) => gradflow::image::eval_image(&a)
+            .map(drop)
+            .map_err(Into::into),
+        Some(Command::Predict(a)) => gradflow::image::predict(&a).map(drop).map_err(Into::into),
+        Some(Command::CompareRuns(a)) => gradflow::image::compare_runs(&a)
+            .map(drop)
+            .map_err(Into::into),
         None => vanishing(cli.vanishing),
     };
     match result {

@@ -88,7 +88,7 @@ fn the_stepped_twin_of_a_sequence_model_predicts_the_same() {
     }
 }
 
-fn setup(steps: usize, clip: Option<f32>) -> TrainSetup {
+fn setup(steps: usize, clip: Option<f64>) -> TrainSetup {
     TrainSetup {
         seq_len: 10,
         hidden: 16,

@@ -25,7 +25,7 @@ use rand::Rng;
 /// # Panics
 /// If `low > high` or either bound is not finite.
 #[track_caller]
-pub fn uniform<R: Rng + ?Sized>(shape: &[usize], low: f32, high: f32, rng: &mut R) -> Tensor {
+pub fn uniform<R: Rng + ?Sized>(shape: &[usize], low: f64, high: f64, rng: &mut R) -> Tensor {
     uniform_checked("uniform", shape, low, high, rng)
 }
 
@@ -34,14 +34,16 @@ pub fn uniform<R: Rng + ?Sized>(shape: &[usize], low: f32, high: f32, rng: &mut 
 pub(crate) fn uniform_checked<R: Rng + ?Sized>(
     op: &str,
     shape: &[usize],
-    low: f32,
-    high: f32,
+    low: f64,
+    high: f64,
     rng: &mut R,
 ) -> Tensor {
     assert!(
         low.is_finite() && high.is_finite() && low <= high,
         "{op}: bad range [{low}, {high}] for shape {shape:?}: need finite low <= high"
     );
+    // Hyperparameters are f64 (as PyTorch's Python floats); the samples are f32.
+    let (low, high) = (low as f32, high as f32);
     if low == high || numel(shape) == 0 {
         return Tensor::full(shape, low);
     }
@@ -62,7 +64,7 @@ pub(crate) fn uniform_checked<R: Rng + ?Sized>(
 /// # Panics
 /// If `std` is negative or either parameter is not finite.
 #[track_caller]
-pub fn normal<R: Rng + ?Sized>(shape: &[usize], mean: f32, std: f32, rng: &mut R) -> Tensor {
+pub fn normal<R: Rng + ?Sized>(shape: &[usize], mean: f64, std: f64, rng: &mut R) -> Tensor {
     normal_checked("normal", shape, mean, std, rng)
 }
 
@@ -71,8 +73,8 @@ pub fn normal<R: Rng + ?Sized>(shape: &[usize], mean: f32, std: f32, rng: &mut R
 pub(crate) fn normal_checked<R: Rng + ?Sized>(
     op: &str,
     shape: &[usize],
-    mean: f32,
-    std: f32,
+    mean: f64,
+    std: f64,
     rng: &mut R,
 ) -> Tensor {
     assert!(
@@ -80,6 +82,8 @@ pub(crate) fn normal_checked<R: Rng + ?Sized>(
         "{op}: bad N(mean = {mean}, std = {std}) for shape {shape:?}: need finite mean and \
          finite std >= 0"
     );
+    // Hyperparameters are f64 (as PyTorch's Python floats); the samples are f32.
+    let (mean, std) = (mean as f32, std as f32);
     if std == 0.0 || numel(shape) == 0 {
         return Tensor::full(shape, mean);
     }

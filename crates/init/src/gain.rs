@@ -23,13 +23,13 @@ pub enum Nonlinearity {
     Relu,
     /// Leaky ReLU with negative slope `s` (`None` means PyTorch's default 0.01),
     /// gain √(2 / (1 + s²)).
-    LeakyRelu(Option<f32>),
+    LeakyRelu(Option<f64>),
     /// SELU, gain 3/4 (PyTorch's choice; self-normalization itself wants gain 1).
     Selu,
 }
 
 /// PyTorch's default leaky-ReLU slope when `calculate_gain("leaky_relu")` gets no parameter.
-pub const DEFAULT_LEAKY_RELU_SLOPE: f32 = 0.01;
+pub const DEFAULT_LEAKY_RELU_SLOPE: f64 = 0.01;
 
 /// The recommended gain for `nl`, matching `torch.nn.init.calculate_gain`.
 ///
@@ -41,19 +41,20 @@ pub const DEFAULT_LEAKY_RELU_SLOPE: f32 = 0.01;
 /// | LeakyRelu(s) | √(2 / (1 + s²)), s = 0.01 when `None` |
 /// | Selu | 3/4 |
 ///
-/// The value is computed in `f64` (as Python does) and rounded once to `f32`.
+/// The value is an `f64`, as PyTorch's Python float (a hyperparameter: the initializers
+/// round what they draw to `f32`, not the gain).
 ///
 /// ```
 /// use gradflow_init::{calculate_gain, Nonlinearity};
-/// assert_eq!(calculate_gain(Nonlinearity::Relu), 2f32.sqrt());
+/// assert_eq!(calculate_gain(Nonlinearity::Relu), 2f64.sqrt());
 /// assert_eq!(calculate_gain(Nonlinearity::Tanh), 5.0 / 3.0);
-/// assert!((calculate_gain(Nonlinearity::LeakyRelu(Some(0.2))) - 1.3867505).abs() < 1e-6);
+/// assert!((calculate_gain(Nonlinearity::LeakyRelu(Some(0.2))) - 1.386750490563073).abs() < 1e-15);
 /// ```
 ///
 /// # Panics
 /// If a leaky-ReLU slope is not finite.
-pub fn calculate_gain(nl: Nonlinearity) -> f32 {
-    gain_f64(nl) as f32
+pub fn calculate_gain(nl: Nonlinearity) -> f64 {
+    gain_f64(nl)
 }
 
 /// [`calculate_gain`] before rounding to `f32`: the initializers chain it with `1/√fan`
@@ -64,7 +65,7 @@ pub(crate) fn gain_f64(nl: Nonlinearity) -> f64 {
         Nonlinearity::Tanh => 5.0 / 3.0,
         Nonlinearity::Relu => 2f64.sqrt(),
         Nonlinearity::LeakyRelu(slope) => {
-            let s = f64::from(slope.unwrap_or(DEFAULT_LEAKY_RELU_SLOPE));
+            let s = slope.unwrap_or(DEFAULT_LEAKY_RELU_SLOPE);
             assert!(
                 s.is_finite(),
                 "calculate_gain: leaky_relu slope {s} is not finite"
@@ -87,10 +88,10 @@ mod tests {
             (Nonlinearity::Conv, 1.0),
             (Nonlinearity::Sigmoid, 1.0),
             (Nonlinearity::Tanh, 1.666_666_7),
-            (Nonlinearity::Relu, std::f32::consts::SQRT_2),
+            (Nonlinearity::Relu, std::f64::consts::SQRT_2),
             (Nonlinearity::LeakyRelu(None), 1.414_142_8),
             (Nonlinearity::LeakyRelu(Some(0.2)), 1.386_750_5),
-            (Nonlinearity::LeakyRelu(Some(0.0)), std::f32::consts::SQRT_2),
+            (Nonlinearity::LeakyRelu(Some(0.0)), std::f64::consts::SQRT_2),
             (Nonlinearity::LeakyRelu(Some(1.0)), 1.0),
             (Nonlinearity::Selu, 0.75),
         ];
@@ -103,6 +104,6 @@ mod tests {
     #[test]
     #[should_panic(expected = "calculate_gain")]
     fn nan_slope_panics() {
-        calculate_gain(Nonlinearity::LeakyRelu(Some(f32::NAN)));
+        calculate_gain(Nonlinearity::LeakyRelu(Some(f64::NAN)));
     }
 }

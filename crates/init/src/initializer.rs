@@ -39,26 +39,26 @@ pub enum Initializer {
     /// U(low, high) ([`uniform`]).
     Uniform {
         /// Lower bound.
-        low: f32,
+        low: f64,
         /// Upper bound.
-        high: f32,
+        high: f64,
     },
     /// N(mean, std²) ([`normal`]); std is the standard deviation.
     Normal {
         /// Mean.
-        mean: f32,
+        mean: f64,
         /// Standard deviation.
-        std: f32,
+        std: f64,
     },
     /// Glorot normal, std = gain·√(2/(fan_in + fan_out)) ([`xavier_normal`]).
     XavierNormal {
         /// Gain (1 for sigmoid and linear, 5/3 for tanh in PyTorch's table).
-        gain: f32,
+        gain: f64,
     },
     /// Glorot uniform, bound = gain·√(6/(fan_in + fan_out)) ([`xavier_uniform`]).
     XavierUniform {
         /// Gain.
-        gain: f32,
+        gain: f64,
     },
     /// He normal, std = gain/√fan ([`kaiming_normal`]); a leaky-ReLU slope is read from
     /// `nonlinearity`.
@@ -80,20 +80,20 @@ pub enum Initializer {
     /// A (semi-)orthogonal matrix times `gain` ([`orthogonal()`]).
     Orthogonal {
         /// Every singular value equals the gain.
-        gain: f32,
+        gain: f64,
     },
     /// Another scheme with every element multiplied by `factor`.
     Scaled {
         /// The scheme that draws the values.
         base: Box<Initializer>,
         /// The multiplier (> 1 amplifies the signal at every layer).
-        factor: f32,
+        factor: f64,
     },
 }
 
 impl Initializer {
     /// This scheme with every element multiplied by `factor`.
-    pub fn scaled(self, factor: f32) -> Self {
+    pub fn scaled(self, factor: f64) -> Self {
         Initializer::Scaled {
             base: Box::new(self),
             factor,
@@ -125,7 +125,9 @@ impl Initializer {
             }
             Initializer::LecunNormal => lecun_normal(shape, rng),
             Initializer::Orthogonal { gain } => orthogonal(shape, *gain, rng),
-            Initializer::Scaled { base, factor } => base.init(shape, rng).mul_scalar(*factor),
+            Initializer::Scaled { base, factor } => {
+                base.init(shape, rng).mul_scalar(*factor as f32)
+            }
         }
     }
 }

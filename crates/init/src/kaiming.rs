@@ -17,7 +17,7 @@ use rand::Rng;
 
 /// std = gain / √fan with PyTorch's rule for `a`, or 0 for a zero-element shape.
 #[track_caller]
-fn kaiming_std(op: &str, shape: &[usize], a: f32, mode: FanMode, nl: Nonlinearity) -> f64 {
+fn kaiming_std(op: &str, shape: &[usize], a: f64, mode: FanMode, nl: Nonlinearity) -> f64 {
     assert!(
         a.is_finite(),
         "{op}: negative slope a = {a} is not finite for shape {shape:?}"
@@ -64,13 +64,13 @@ fn kaiming_std(op: &str, shape: &[usize], a: f32, mode: FanMode, nl: Nonlinearit
 #[track_caller]
 pub fn kaiming_uniform<R: Rng + ?Sized>(
     shape: &[usize],
-    a: f32,
+    a: f64,
     mode: FanMode,
     nl: Nonlinearity,
     rng: &mut R,
 ) -> Tensor {
     let std = kaiming_std("kaiming_uniform", shape, a, mode, nl);
-    let bound = (3f64.sqrt() * std) as f32;
+    let bound = 3f64.sqrt() * std;
     uniform_checked("kaiming_uniform", shape, -bound, bound, rng)
 }
 
@@ -91,7 +91,7 @@ pub fn kaiming_uniform<R: Rng + ?Sized>(
 #[track_caller]
 pub fn kaiming_normal<R: Rng + ?Sized>(
     shape: &[usize],
-    a: f32,
+    a: f64,
     mode: FanMode,
     nl: Nonlinearity,
     rng: &mut R,
@@ -104,12 +104,12 @@ pub fn kaiming_normal<R: Rng + ?Sized>(
 pub(crate) fn kaiming_normal_checked<R: Rng + ?Sized>(
     op: &str,
     shape: &[usize],
-    a: f32,
+    a: f64,
     mode: FanMode,
     nl: Nonlinearity,
     rng: &mut R,
 ) -> Tensor {
-    let std = kaiming_std(op, shape, a, mode, nl) as f32;
+    let std = kaiming_std(op, shape, a, mode, nl);
     normal_checked(op, shape, 0.0, std, rng)
 }
 

@@ -37,7 +37,7 @@ use rand_distr::{Distribution, StandardNormal};
 /// # Panics
 /// If `shape` has fewer than 2 dimensions or `gain` is not finite.
 #[track_caller]
-pub fn orthogonal<R: Rng + ?Sized>(shape: &[usize], gain: f32, rng: &mut R) -> Tensor {
+pub fn orthogonal<R: Rng + ?Sized>(shape: &[usize], gain: f64, rng: &mut R) -> Tensor {
     assert!(
         shape.len() >= 2,
         "orthogonal: only weights with 2 or more dimensions are supported, got shape {shape:?}"
@@ -73,7 +73,6 @@ pub fn orthogonal<R: Rng + ?Sized>(shape: &[usize], gain: f32, rng: &mut R) -> T
         }
     }
     let w = if wide { q.transpose() } else { q };
-    let gain = f64::from(gain);
     let mut data = Vec::with_capacity(rows * cols);
     for i in 0..rows {
         for j in 0..cols {

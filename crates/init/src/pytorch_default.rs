@@ -30,7 +30,7 @@ use rand::Rng;
 /// If `shape` has rank < 2.
 #[track_caller]
 pub fn default_weight<R: Rng + ?Sized>(shape: &[usize], rng: &mut R) -> Tensor {
-    let a = 5f32.sqrt();
+    let a = 5f64.sqrt();
     kaiming_uniform(shape, a, FanMode::FanIn, Nonlinearity::LeakyRelu(None), rng)
 }
 
@@ -49,7 +49,7 @@ pub fn default_weight<R: Rng + ?Sized>(shape: &[usize], rng: &mut R) -> Tensor {
 /// ```
 pub fn default_bias<R: Rng + ?Sized>(len: usize, fan_in: usize, rng: &mut R) -> Tensor {
     let bound = if fan_in > 0 {
-        (1.0 / (fan_in as f64).sqrt()) as f32
+        1.0 / (fan_in as f64).sqrt()
     } else {
         0.0
     };

@@ -36,10 +36,10 @@ use rand_distr::{Distribution, StandardUniform};
 #[track_caller]
 pub fn trunc_normal<R: Rng + ?Sized>(
     shape: &[usize],
-    mean: f32,
-    std: f32,
-    a: f32,
-    b: f32,
+    mean: f64,
+    std: f64,
+    a: f64,
+    b: f64,
     rng: &mut R,
 ) -> Tensor {
     assert!(
@@ -47,17 +47,17 @@ pub fn trunc_normal<R: Rng + ?Sized>(
             && std.is_finite()
             && std >= 0.0
             && a <= b
-            && a < f32::INFINITY
-            && b > f32::NEG_INFINITY,
+            && a < f64::INFINITY
+            && b > f64::NEG_INFINITY,
         "trunc_normal: bad N(mean = {mean}, std = {std}) on [{a}, {b}] for shape {shape:?}: \
          need finite mean and std >= 0, and a <= b with a < +inf, b > -inf"
     );
     let n = numel(shape);
     if n == 0 || a == b || std == 0.0 {
-        return Tensor::full(shape, if a == b { a } else { mean.clamp(a, b) });
+        return Tensor::full(shape, (if a == b { a } else { mean.clamp(a, b) }) as f32);
     }
-    let (mu, sigma) = (f64::from(mean), f64::from(std));
-    let (alpha, beta) = ((f64::from(a) - mu) / sigma, (f64::from(b) - mu) / sigma);
+    let (mu, sigma) = (mean, std);
+    let (alpha, beta) = ((a - mu) / sigma, (b - mu) / sigma);
     // Reflect an upper-tail interval so that Φ is evaluated where it is small and precise.
     let flip = alpha > 0.0;
     let (lo, hi) = if flip { (-beta, -alpha) } else { (alpha, beta) };
@@ -74,7 +74,7 @@ pub fn trunc_normal<R: Rng + ?Sized>(
                 hi
             };
             let z = if flip { -z } else { z };
-            ((mu + sigma * z) as f32).clamp(a, b)
+            ((mu + sigma * z) as f32).clamp(a as f32, b as f32)
         })
         .collect();
     Tensor::from_vec(data, shape)

@@ -16,7 +16,7 @@ use rand::Rng;
 
 /// std = gain·√(2 / (fan_in + fan_out)) for `shape`, or 0 for a zero-element shape.
 #[track_caller]
-fn xavier_std(op: &str, shape: &[usize], gain: f32) -> f64 {
+fn xavier_std(op: &str, shape: &[usize], gain: f64) -> f64 {
     assert!(
         gain.is_finite(),
         "{op}: gain {gain} is not finite for shape {shape:?}"
@@ -25,7 +25,7 @@ fn xavier_std(op: &str, shape: &[usize], gain: f32) -> f64 {
     if numel(shape) == 0 {
         return 0.0;
     }
-    f64::from(gain) * (2.0 / (fan_in + fan_out) as f64).sqrt()
+    gain * (2.0 / (fan_in + fan_out) as f64).sqrt()
 }
 
 /// Glorot uniform: U(−r, r) with r = gain·√(6 / (fan_in + fan_out)).
@@ -44,8 +44,8 @@ fn xavier_std(op: &str, shape: &[usize], gain: f32) -> f64 {
 /// # Panics
 /// If `shape` has rank < 2 or `gain` is not finite (a negative gain mirrors the range).
 #[track_caller]
-pub fn xavier_uniform<R: Rng + ?Sized>(shape: &[usize], gain: f32, rng: &mut R) -> Tensor {
-    let bound = (3f64.sqrt() * xavier_std("xavier_uniform", shape, gain)).abs() as f32;
+pub fn xavier_uniform<R: Rng + ?Sized>(shape: &[usize], gain: f64, rng: &mut R) -> Tensor {
+    let bound = (3f64.sqrt() * xavier_std("xavier_uniform", shape, gain)).abs();
     uniform_checked("xavier_uniform", shape, -bound, bound, rng)
 }
 
@@ -63,8 +63,8 @@ pub fn xavier_uniform<R: Rng + ?Sized>(shape: &[usize], gain: f32, rng: &mut R) 
 /// # Panics
 /// If `shape` has rank < 2 or `gain` is not finite.
 #[track_caller]
-pub fn xavier_normal<R: Rng + ?Sized>(shape: &[usize], gain: f32, rng: &mut R) -> Tensor {
-    let std = xavier_std("xavier_normal", shape, gain).abs() as f32;
+pub fn xavier_normal<R: Rng + ?Sized>(shape: &[usize], gain: f64, rng: &mut R) -> Tensor {
+    let std = xavier_std("xavier_normal", shape, gain).abs();
     normal_checked("xavier_normal", shape, 0.0, std, rng)
 }
 

@@ -105,10 +105,10 @@ fn mode() -> impl Strategy<Value = FanMode> {
 }
 
 /// PyTorch's kaiming gain: `calculate_gain(nl, a)` — `a` is the slope only for leaky ReLU.
-fn kaiming_gain(a: f32, nl: Nonlinearity) -> f64 {
+fn kaiming_gain(a: f64, nl: Nonlinearity) -> f64 {
     match nl {
-        Nonlinearity::LeakyRelu(_) => (2.0 / (1.0 + f64::from(a).powi(2))).sqrt(),
-        other => f64::from(calculate_gain(other)),
+        Nonlinearity::LeakyRelu(_) => (2.0 / (1.0 + a.powi(2))).sqrt(),
+        other => calculate_gain(other),
     }
 }
 
@@ -116,9 +116,9 @@ proptest! {
     #![proptest_config(config(24))]
 
     #[test]
-    fn xavier_variance(shape in weight_shape(), gain in 0.1f32..3.0, seed in any::<u64>()) {
+    fn xavier_variance(shape in weight_shape(), gain in 0.1f64..3.0, seed in any::<u64>()) {
         let (fi, fo) = fan_in_and_fan_out(&shape);
-        let var = f64::from(gain).powi(2) * 2.0 / (fi + fo) as f64;
+        let var = gain.powi(2) * 2.0 / (fi + fo) as f64;
         let mut rng = StdRng::seed_from_u64(seed);
         check_moments("xavier_normal", &xavier_normal(&shape, gain, &mut rng), 0.0, var, NORMAL_KURTOSIS);
         check_uniform("xavier_uniform", &xavier_uniform(&shape, gain, &mut rng), (3.0 * var).sqrt());
@@ -127,7 +127,7 @@ proptest! {
     #[test]
     fn kaiming_variance(
         shape in weight_shape(),
-        a in 0.0f32..1.0,
+        a in 0.0f64..1.0,
         mode in mode(),
         nl in nonlinearity(),
         seed in any::<u64>(),
@@ -156,37 +156,38 @@ proptest! {
 
     #[test]
     fn plain_distributions(
-        mean in -3.0f32..3.0,
-        std in 0.01f32..5.0,
-        width in 0.01f32..10.0,
+        mean in -3.0f64..3.0,
+        std in 0.01f64..5.0,
+        width in 0.01f64..10.0,
         n in 1000usize..5000,
         seed in any::<u64>(),
     ) {
         let mut rng = StdRng::seed_from_u64(seed);
         let t = normal(&[n], mean, std, &mut rng);
-        check_moments("normal", &t, f64::from(mean), f64::from(std).powi(2), NORMAL_KURTOSIS);
+        check_moments("normal", &t, mean, std.powi(2), NORMAL_KURTOSIS);
         let (low, high) = (mean - width / 2.0, mean + width / 2.0);
         let t = uniform(&[n], low, high, &mut rng);
-        prop_assert!(t.to_vec().iter().all(|v| (low..=high).contains(v)));
-        let var = f64::from(high - low).powi(2) / 12.0;
-        check_moments("uniform", &t, f64::from((low + high) / 2.0), var, UNIFORM_KURTOSIS);
+        // The samples are f32: the bounds as they reach them.
+        prop_assert!(t.to_vec().iter().all(|v| (low as f32..=high as f32).contains(v)));
+        let var = (high - low).powi(2) / 12.0;
+        check_moments("uniform", &t, (low + high) / 2.0, var, UNIFORM_KURTOSIS);
     }
 
     #[test]
     fn trunc_normal_moments(
-        mean in -2.0f32..2.0,
-        std in 0.1f32..3.0,
+        mean in -2.0f64..2.0,
+        std in 0.1f64..3.0,
         alpha in -3.0f64..2.0,
         width in 0.2f64..4.0,
         seed in any::<u64>(),
     ) {
-        let (mu, sigma) = (f64::from(mean), f64::from(std));
-        let a = (mu + sigma * alpha) as f32;
-        let b = (mu + sigma * (alpha + width)) as f32;
+        let (mu, sigma) = (mean, std);
+        let a = mu + sigma * alpha;
+        let b = mu + sigma * (alpha + width);
         let mut rng = StdRng::seed_from_u64(seed);
         let t = trunc_normal(&[4000], mean, std, a, b, &mut rng);
-        prop_assert!(t.to_vec().iter().all(|v| (a..=b).contains(v)), "outside [{}, {}]", a, b);
-        let (m, var, kurt) = truncated_moments(mu, sigma, f64::from(a), f64::from(b));
+        prop_assert!(t.to_vec().iter().all(|v| (a as f32..=b as f32).contains(v)), "outside [{}, {}]", a, b);
+        let (m, var, kurt) = truncated_moments(mu, sigma, a, b);
         check_moments("trunc_normal", &t, m, var, kurt);
     }
 
@@ -195,7 +196,7 @@ proptest! {
         rows in 1usize..12,
         inner in 1usize..6,
         k in prop::option::of(1usize..=3),
-        gain in 0.5f32..2.0,
+        gain in 0.5f64..2.0,
         seed in any::<u64>(),
     ) {
         let shape = match k { None => vec![rows, inner], Some(k) => vec![rows, inner, k] };
@@ -207,7 +208,7 @@ proptest! {
         // Wide (rows ≤ cols): orthonormal rows, W·Wᵀ = gain²·I. Tall: orthonormal columns.
         let (g, d) = if rows <= cols { (m.matmul(&m.t()), rows) } else { (m.t().matmul(&m), cols) };
         let g = g.to_vec();
-        let g2 = f64::from(gain).powi(2);
+        let g2 = gain.powi(2);
         for i in 0..d {
             for j in 0..d {
                 let want = if i == j { g2 } else { 0.0 };
@@ -229,11 +230,11 @@ proptest! {
     }
 
     #[test]
-    fn leaky_gain_keeps_second_moment(slope in 0.0f32..5.0) {
-        // E[leaky(z)²] = (1 + s²)/2·Var[z], so gain²·(1 + s²)/2 = 1.
-        let g = f64::from(calculate_gain(Nonlinearity::LeakyRelu(Some(slope))));
-        let s = f64::from(slope);
-        prop_assert!((g * g * (1.0 + s * s) / 2.0 - 1.0).abs() < 1e-6);
+    fn leaky_gain_keeps_second_moment(slope in 0.0f64..5.0) {
+        // E[leaky(z)²] = (1 + s²)/2·Var[z], so gain²·(1 + s²)/2 = 1 (f64: a few ulps).
+        let g = calculate_gain(Nonlinearity::LeakyRelu(Some(slope)));
+        let s = slope;
+        prop_assert!((g * g * (1.0 + s * s) / 2.0 - 1.0).abs() < 1e-12);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DropoutConfig {
     /// Probability p of zeroing each element, in [0, 1].
-    pub p: f32,
+    pub p: f64,
 }
 
 impl Default for DropoutConfig {
@@ -21,7 +21,7 @@ impl Default for DropoutConfig {
 
 impl DropoutConfig {
     /// Drop with probability `p`.
-    pub fn new(p: f32) -> Self {
+    pub fn new(p: f64) -> Self {
         DropoutConfig { p }
     }
 
@@ -70,14 +70,14 @@ impl DropoutConfig {
 /// ```
 #[derive(Debug)]
 pub struct Dropout {
-    p: f32,
+    p: f64,
     training: bool,
     rng: Mutex<StdRng>,
 }
 
 impl Dropout {
     /// The drop probability.
-    pub fn p(&self) -> f32 {
+    pub fn p(&self) -> f64 {
         self.p
     }
 

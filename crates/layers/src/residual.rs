@@ -63,18 +63,18 @@ impl<M: Module> Residual<M> {
     }
 
     /// y = x + α·f(x) with a fixed α (e.g. 1/√L for L blocks).
-    pub fn with_scale(self, alpha: f32) -> Self {
+    pub fn with_scale(self, alpha: f64) -> Self {
         Residual {
-            scale: Scale::Fixed(alpha),
+            scale: Scale::Fixed(alpha as f32),
             ..self
         }
     }
 
     /// y = x + α·f(x) with α a trainable scalar starting at `alpha0` (ReZero uses 0: every
     /// block starts as the identity). α is the parameter `alpha`, shape `[1]`.
-    pub fn with_learned_scale(self, alpha0: f32) -> Self {
+    pub fn with_learned_scale(self, alpha0: f64) -> Self {
         Residual {
-            scale: Scale::Learned(Tensor::from_vec(vec![alpha0], &[1]).requires_grad_()),
+            scale: Scale::Learned(Tensor::from_vec(vec![alpha0 as f32], &[1]).requires_grad_()),
             ..self
         }
     }

@@ -125,7 +125,7 @@ proptest! {
     #[test]
     fn dropout_outputs_are_zero_or_scaled(p in 0.0f32..0.95, seed in 0u64..1000) {
         let mut rng = StdRng::seed_from_u64(seed);
-        let mut drop = DropoutConfig::new(p).init(&mut rng);
+        let mut drop = DropoutConfig::new(f64::from(p)).init(&mut rng);
         let x = randn(&[50], seed + 1);
         let y = drop.forward(&x).to_vec();
         for (yi, xi) in y.iter().zip(x.to_vec()) {
@@ -156,7 +156,7 @@ proptest! {
         let f = LinearConfig::new(4, 4).init(&mut rng);
         let x = randn(&[3, 4], seed + 1);
         let fx = f.forward(&x).to_vec();
-        let y = Residual::new(f.clone()).with_scale(alpha).forward(&x).to_vec();
+        let y = Residual::new(f.clone()).with_scale(f64::from(alpha)).forward(&x).to_vec();
         let want: Vec<f32> = x.to_vec().iter().zip(&fx).map(|(a, b)| a + alpha * b).collect();
         close(&y, &want, 1e-5)?;
         let id = Residual::new(f).with_learned_scale(0.0).forward(&x).to_vec();
@@ -228,7 +228,7 @@ fn residual_scaling_controls_forward_variance_growth() {
         for _ in 0..depth {
             // A linear branch with Var(W) = 1/width preserves variance: Var(Wx) ≈ Var(x).
             let w = Tensor::randn(&[width, width], 0.0, 1.0 / (width as f32).sqrt(), &mut rng);
-            model.push(Residual::new(Linear::from_tensors(w, None)).with_scale(alpha));
+            model.push(Residual::new(Linear::from_tensors(w, None)).with_scale(f64::from(alpha)));
         }
         let y = model
             .forward(&Tensor::randn(&[64, width], 0.0, 1.0, &mut rng))

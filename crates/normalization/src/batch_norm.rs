@@ -64,9 +64,11 @@ pub fn batch_norm(
     weight: Option<&Tensor>,
     bias: Option<&Tensor>,
     training: bool,
-    momentum: f32,
-    eps: f32,
+    momentum: f64,
+    eps: f64,
 ) -> Tensor {
+    // Hyperparameters are f64 (as PyTorch's Python floats); the kernels run in f32.
+    let (momentum, eps) = (momentum as f32, eps as f32);
     assert!(
         x.rank() >= 2,
         "batch_norm: input of shape {:?} needs rank ≥ 2 ([N, C, *])",
@@ -167,10 +169,10 @@ pub struct BatchNormConfig {
     /// C, the number of channels.
     pub num_features: usize,
     /// ε added to the variance (default 1e-5).
-    pub eps: f32,
+    pub eps: f64,
     /// Running-statistics factor m (default `Some(0.1)`); `None` is the cumulative average
     /// m = 1/num_batches_tracked.
-    pub momentum: Option<f32>,
+    pub momentum: Option<f64>,
     /// Learnable per-channel γ (init 1) and β (init 0) (default true).
     pub affine: bool,
     /// Keep running statistics for evaluation (default true). Without them the layer
@@ -191,13 +193,13 @@ impl BatchNormConfig {
     }
 
     /// Set ε.
-    pub fn with_eps(mut self, eps: f32) -> Self {
+    pub fn with_eps(mut self, eps: f64) -> Self {
         self.eps = eps;
         self
     }
 
     /// Set the momentum (`None`: cumulative average).
-    pub fn with_momentum(mut self, momentum: Option<f32>) -> Self {
+    pub fn with_momentum(mut self, momentum: Option<f64>) -> Self {
         self.momentum = momentum;
         self
     }
@@ -432,7 +434,7 @@ impl<const D: usize> Module for BatchNorm<D> {
     fn forward(&self, x: &Tensor) -> Tensor {
         self.check_input(x);
         let tracking = self.running_mean.is_some() && self.running_var.is_some();
-        let mut factor = 0.0;
+        let mut factor = 0.0f64;
         if self.training && tracking {
             let mut count = 1.0;
             if let Some(nbt) = &self.num_batches_tracked {
@@ -441,7 +443,7 @@ impl<const D: usize> Module for BatchNorm<D> {
                     count = d[0];
                 });
             }
-            factor = self.config.momentum.unwrap_or(1.0 / count);
+            factor = self.config.momentum.unwrap_or(1.0 / f64::from(count));
         }
         // As PyTorch: without running statistics the batch's are used in both modes.
         let use_batch_stats = self.training || !tracking;

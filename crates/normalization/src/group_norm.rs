@@ -42,8 +42,10 @@ pub fn group_norm(
     num_groups: usize,
     weight: Option<&Tensor>,
     bias: Option<&Tensor>,
-    eps: f32,
+    eps: f64,
 ) -> Tensor {
+    // Hyperparameters are f64 (as PyTorch's Python floats); the kernels run in f32.
+    let eps = eps as f32;
     assert!(
         x.rank() >= 2,
         "group_norm: input of shape {:?} needs rank ≥ 2 ([N, C, *])",
@@ -95,7 +97,7 @@ pub fn instance_norm(
     x: &Tensor,
     weight: Option<&Tensor>,
     bias: Option<&Tensor>,
-    eps: f32,
+    eps: f64,
 ) -> Tensor {
     assert!(
         x.rank() >= 2,
@@ -113,7 +115,7 @@ pub struct GroupNormConfig {
     /// C, the number of channels.
     pub num_channels: usize,
     /// ε added to the variance (default 1e-5).
-    pub eps: f32,
+    pub eps: f64,
     /// Learnable per-channel γ (init 1) and β (init 0) (default true).
     pub affine: bool,
 }
@@ -130,7 +132,7 @@ impl GroupNormConfig {
     }
 
     /// Set ε.
-    pub fn with_eps(mut self, eps: f32) -> Self {
+    pub fn with_eps(mut self, eps: f64) -> Self {
         self.eps = eps;
         self
     }
@@ -298,7 +300,7 @@ impl InstanceNorm2d {
     }
 
     /// Choose ε and whether γ, β are learned.
-    pub fn with_options(num_features: usize, eps: f32, affine: bool) -> Self {
+    pub fn with_options(num_features: usize, eps: f64, affine: bool) -> Self {
         InstanceNorm2d {
             inner: GroupNormConfig::new(num_features, num_features)
                 .with_eps(eps)

@@ -42,8 +42,10 @@ pub fn layer_norm(
     normalized_shape: &[usize],
     weight: Option<&Tensor>,
     bias: Option<&Tensor>,
-    eps: f32,
+    eps: f64,
 ) -> Tensor {
+    // Hyperparameters are f64 (as PyTorch's Python floats); the kernels run in f32.
+    let eps = eps as f32;
     let k = normalized_shape.len();
     assert!(
         k >= 1 && x.rank() >= k && &x.shape()[x.rank() - k..] == normalized_shape,
@@ -86,7 +88,7 @@ pub struct LayerNormConfig {
     /// The trailing dimensions to normalize over.
     pub normalized_shape: Vec<usize>,
     /// ε added to the variance (default 1e-5).
-    pub eps: f32,
+    pub eps: f64,
     /// Learnable γ (init 1) and β (init 0) of shape `normalized_shape` (default true).
     pub elementwise_affine: bool,
 }
@@ -102,7 +104,7 @@ impl LayerNormConfig {
     }
 
     /// Set ε.
-    pub fn with_eps(mut self, eps: f32) -> Self {
+    pub fn with_eps(mut self, eps: f64) -> Self {
         self.eps = eps;
         self
     }

@@ -62,8 +62,8 @@ fn check_batch_norm<const D: usize>(name: &str) {
     let fx = fixture!(name);
     let c = fx.cfg_usize("num_features");
     let mut bn: BatchNorm<D> = BatchNormConfig::new(c)
-        .with_eps(fx.cfg_f32("eps"))
-        .with_momentum(Some(fx.cfg_f32("momentum")))
+        .with_eps(fx.cfg_f64("eps"))
+        .with_momentum(Some(fx.cfg_f64("momentum")))
         .init();
     bn.weight().expect("affine").assign(&fx.tensor("gamma"));
     bn.bias().expect("affine").assign(&fx.tensor("beta"));

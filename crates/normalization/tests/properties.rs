@@ -68,7 +68,7 @@ proptest! {
     fn train_output_is_standardized(shape in shape3(), seed in any::<u64>()) {
         let eps = 1e-5f64;
         let x = channel_data(&shape, seed, -2.7, 1.0, 10.0);
-        let y = batch_norm(&x, None, None, None, None, true, 0.1, eps as f32);
+        let y = batch_norm(&x, None, None, None, None, true, 0.1, eps);
         let (xv, yv) = (x.to_vec(), y.to_vec());
         for c in 0..shape[1] {
             let xc = channel(&xv, &shape, c);
@@ -97,10 +97,10 @@ proptest! {
         log_a in -2.0f32..2.0,
     ) {
         let a = 10f32.powf(log_a);
-        let eps = 1e-5f32;
+        let eps = 1e-5f64;
         let x = channel_data(&shape, seed, -1.0, 1.0, 5.0);
         let max_x = x.abs().max(&[0, 1, 2], false).item() as f64;
-        type Norm = Box<dyn Fn(&Tensor, f32) -> Tensor>;
+        type Norm = Box<dyn Fn(&Tensor, f64) -> Tensor>;
         let c = shape[1];
         // (name, op, the dims one normalization set spans).
         let norms: Vec<(&str, Norm, Vec<usize>)> = vec![
@@ -111,12 +111,12 @@ proptest! {
         for (name, f, set_dims) in &norms {
             let y = f(&x, eps);
             let min_var = x.var(set_dims, 0, false).to_vec().iter().fold(f32::INFINITY, |a, &v| a.min(v)) as f64;
-            let rstd_max = 1.0 / (min_var + eps as f64).sqrt();
+            let rstd_max = 1.0 / (min_var + eps).sqrt();
             let n = x.numel() as f64;
             let tol = (16.0 * EPS32 * (n.sqrt() + (max_x + b.abs() as f64) * rstd_max)) as f32;
             let ys = f(&x.add_scalar(b), eps);
             assert_close(&format!("{name}: shift by {b}"), &ys, &y, 0.0, f64::from(tol));
-            let ya = f(&x.mul_scalar(a), eps * a * a);
+            let ya = f(&x.mul_scalar(a), eps * f64::from(a) * f64::from(a));
             assert_close(&format!("{name}: scale by {a}"), &ya, &y, 0.0, f64::from(tol));
         }
     }
@@ -153,7 +153,7 @@ proptest! {
     fn running_var_stays_nonnegative(
         shape in shape3(),
         seed in any::<u64>(),
-        momentum in prop::option::of(0.0f32..=1.0),
+        momentum in prop::option::of(0.0f64..=1.0),
         steps in 1usize..6,
     ) {
         let c = shape[1];

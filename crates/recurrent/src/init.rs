@@ -63,7 +63,7 @@ impl DirectionParams {
         rng: &mut R,
     ) -> Self {
         let gw = kind.gates() * hidden;
-        let k = 1.0 / (hidden as f32).sqrt();
+        let k = 1.0 / (hidden as f64).sqrt();
         let w_ih = gradflow_init::uniform(&[gw, input], -k, k, rng);
         let w_hh = if init.orthogonal_recurrent {
             let blocks: Vec<Tensor> = (0..kind.gates())

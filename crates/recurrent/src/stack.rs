@@ -29,7 +29,7 @@ pub struct RecurrentConfig {
     pub batch_first: bool,
     /// Dropout probability on the outputs of every layer but the last, in training mode
     /// only (default 0).
-    pub dropout: f32,
+    pub dropout: f64,
     /// Also run each layer from t = T−1 down to 0 and concatenate both outputs (default false).
     pub bidirectional: bool,
     /// Weight initialization (default: PyTorch's U(−1/√H, 1/√H)).
@@ -70,7 +70,7 @@ impl RecurrentConfig {
     }
 
     /// Dropout between layers (training only).
-    pub fn with_dropout(mut self, p: f32) -> Self {
+    pub fn with_dropout(mut self, p: f64) -> Self {
         self.dropout = p;
         self
     }

@@ -218,7 +218,7 @@ fn char_lm_four_tbptt_steps_match_pytorch() {
         let logits = head.forward(&y).reshape(&[b * t, v]);
         let loss = logits.cross_entropy(&tgt, Reduction::Mean, 0.0);
         loss.backward();
-        let norm = clip_grad_norm(&params, f.cfg_f32("max_norm"), 2.0);
+        let norm = clip_grad_norm(&params, f.cfg_f64("max_norm"), 2.0);
         opt.step();
         carry.store(last);
         loss_err = loss_err.max((loss.item() - losses[s]).abs());

@@ -158,7 +158,9 @@ fn composed_norm(n: &NormLayer, x: &Tensor) -> Tensor {
             let c = x.dim(1);
             let mean = x.mean(&[0, 2, 3], true);
             let var = x.var(&[0, 2, 3], 0, true);
-            let xhat = x.sub(&mean).div(&var.add_scalar(bn.config().eps).sqrt());
+            let xhat = x
+                .sub(&mean)
+                .div(&var.add_scalar(bn.config().eps as f32).sqrt());
             let g = bn.weight().expect("affine").reshape(&[1, c, 1, 1]);
             let b = bn.bias().expect("affine").reshape(&[1, c, 1, 1]);
             xhat.mul(&g).add(&b)

@@ -620,7 +620,7 @@ proptest! {
     }
 
     #[test]
-    fn dropout_with_a_fixed_mask(s in shape(3, 4), p in prop::sample::select(vec![0.2f32, 0.5, 0.9]), seed in any::<u64>()) {
+    fn dropout_with_a_fixed_mask(s in shape(3, 4), p in prop::sample::select(vec![0.2f64, 0.5, 0.9]), seed in any::<u64>()) {
         let mut rng = StdRng::seed_from_u64(seed);
         let x = uniform(&mut rng, &s, -2.0, 2.0);
         // Re-seeded inside the closure: every evaluation draws the same mask.

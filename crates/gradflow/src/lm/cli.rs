@@ -38,7 +38,7 @@ pub struct TrainLmArgs {
     pub layers: usize,
     /// Dropout rate (embeddings, between layers, before the decoder).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub dropout: f32,
+    pub dropout: f64,
     /// Truncated-BPTT window: steps per batch.
     #[arg(long, default_value_t = 64, allow_negative_numbers = true)]
     pub seq: usize,
@@ -56,7 +56,7 @@ pub struct TrainLmArgs {
     pub weight_decay: f64,
     /// Clip the global gradient norm to this value (0: no clipping).
     #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
-    pub clip: f32,
+    pub clip: f64,
     /// Learning-rate schedule: constant or cosine (to 0 over the planned steps).
     #[arg(long, default_value = "constant")]
     pub schedule: String,

@@ -61,7 +61,7 @@ pub struct CharLmConfig {
     /// Recurrent layers L.
     pub layers: usize,
     /// Dropout rate p (training only).
-    pub dropout: f32,
+    pub dropout: f64,
     /// The cell.
     pub cell: CellChoice,
 }

@@ -96,7 +96,7 @@ pub struct LmOptions {
     /// Recurrent layers.
     pub layers: usize,
     /// Dropout rate.
-    pub dropout: f32,
+    pub dropout: f64,
     /// Truncated-BPTT window length.
     pub seq: usize,
     /// Streams per batch.
@@ -108,7 +108,7 @@ pub struct LmOptions {
     /// AdamW's weight decay.
     pub weight_decay: f64,
     /// Clip the global gradient norm to this (None: no clipping).
-    pub clip: Option<f32>,
+    pub clip: Option<f64>,
     /// Learning-rate schedule.
     pub schedule: Schedule,
     /// Epochs (passes over the training streams).

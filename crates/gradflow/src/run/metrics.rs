@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use gradflow_layers::checkpoint::write_atomic;
 use serde_json::{Map, Value};
 
-use super::RunDir;
+use super::{FileError, RunDir};
 
 /// The CSV file's name.
 pub const CSV: &str = "metrics.csv";
@@ -23,16 +23,8 @@ pub const JSON: &str = "metrics.json";
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
     /// Reading or writing failed.
-    #[error("{}: cannot {op}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What was being done.
-        op: &'static str,
-        /// The operating system's error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FileError),
     /// The JSON file is not a metrics table.
     #[error("{}: not a metrics table: {why}", path.display())]
     Format {
@@ -155,15 +147,11 @@ impl MetricsLog {
     pub fn write_to(&self, dir: &Path) -> Result<(), MetricsError> {
         let put = |name: &str, text: String| {
             let path = dir.join(name);
-            write_atomic(&path, text.as_bytes()).map_err(|source| MetricsError::Io {
-                path,
-                op: "write",
-                source,
-            })
+            write_atomic(&path, text.as_bytes()).map_err(FileError::at(&path, "write"))
         };
         put(CSV, self.to_csv())?;
         let json = serde_json::to_string_pretty(&self.to_json()).unwrap_or_default();
-        put(JSON, json + "\n")
+        Ok(put(JSON, json + "\n")?)
     }
 
     /// Read the table back from `dir/metrics.json` (a `null` reads as NaN).
@@ -173,11 +161,7 @@ impl MetricsLog {
     /// a table this type wrote.
     pub fn read(dir: &Path) -> Result<Self, MetricsError> {
         let path = dir.join(JSON);
-        let text = std::fs::read_to_string(&path).map_err(|source| MetricsError::Io {
-            path: path.clone(),
-            op: "read",
-            source,
-        })?;
+        let text = std::fs::read_to_string(&path).map_err(FileError::at(&path, "read"))?;
         let bad = |why: String| MetricsError::Format {
             path: path.clone(),
             why,

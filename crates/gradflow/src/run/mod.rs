@@ -7,6 +7,7 @@
 pub mod checkpoint;
 pub mod divergence;
 pub mod figures;
+pub mod file_error;
 pub mod memory;
 pub mod metrics;
 pub mod progress;
@@ -15,6 +16,7 @@ pub mod run_dir;
 
 pub use checkpoint::{Progress, RunCheckpointError};
 pub use divergence::{Divergence, DivergenceGuard};
+pub use file_error::FileError;
 pub use metrics::{MetricsError, MetricsLog};
 pub use report_dir::{ReportDir, ReportDirError};
 pub use run_dir::{RunDir, RunDirError};

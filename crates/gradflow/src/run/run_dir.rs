@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 
 use gradflow_layers::checkpoint::write_atomic;
 
+use super::FileError;
+
 /// The file that marks a folder as a gradflow training run.
 pub const MARKER: &str = "run.json";
 /// The checkpoint's file name inside the run folder.
@@ -57,16 +59,8 @@ pub enum RunDirError {
         path: PathBuf,
     },
     /// A file-system operation failed.
-    #[error("{}: cannot {op}: {source}", path.display())]
-    Io {
-        /// The path operated on.
-        path: PathBuf,
-        /// What was being done.
-        op: &'static str,
-        /// The operating system's error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FileError),
 }
 
 /// An open run folder (see the [module docs](self)).
@@ -77,8 +71,8 @@ pub struct RunDir {
 }
 
 fn io(path: &Path, op: &'static str) -> impl FnOnce(std::io::Error) -> RunDirError {
-    let path = path.to_path_buf();
-    move |source| RunDirError::Io { path, op, source }
+    let at = FileError::at(path, op);
+    move |e| RunDirError::Io(at(e))
 }
 
 impl RunDir {

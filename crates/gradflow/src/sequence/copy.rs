@@ -192,7 +192,7 @@ pub struct CopySetup {
     /// Adam learning rate.
     pub lr: f64,
     /// Clip the global gradient norm to this value (`None`: no clipping).
-    pub clip: Option<f32>,
+    pub clip: Option<f64>,
     /// Held-out evaluation every this many steps (and at the end).
     pub eval_every: usize,
     /// Seed for the weights and the training batches.
@@ -205,7 +205,7 @@ pub struct CopyRun {
     /// The network.
     pub arch: Arch,
     /// Clip value, if clipped.
-    pub clip: Option<f32>,
+    pub clip: Option<f64>,
     /// Training cross-entropy of every step.
     pub losses: Vec<f32>,
     /// Global gradient norm of every step, before clipping.

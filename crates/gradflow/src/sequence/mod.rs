@@ -119,7 +119,7 @@ pub struct SequenceOptions {
     /// Adam learning rate.
     pub lr: f64,
     /// Clip value c of the clipped runs (global L2 norm).
-    pub clip: f32,
+    pub clip: f64,
     /// Held-out MSE every this many steps.
     pub eval_every: usize,
     /// Held-out sequences.
@@ -127,7 +127,7 @@ pub struct SequenceOptions {
     /// A run stops once its held-out MSE is below this.
     pub target_mse: f64,
     /// W_hh gain of the exploding configuration.
-    pub exploding_gain: f32,
+    pub exploding_gain: f64,
     /// SGD learning rate of the exploding configuration.
     pub exploding_lr: f64,
     /// SGD steps of the exploding configuration.
@@ -235,7 +235,7 @@ impl SequenceOptions {
         4.0 * (8.0 * 4.0 * h * rows.max(copy_rows) + 3.0 * 4.0 * h * (h + 12.0)) + curves
     }
 
-    fn setup(&self, clip: Option<f32>) -> TrainSetup {
+    fn setup(&self, clip: Option<f64>) -> TrainSetup {
         TrainSetup {
             seq_len: self.seq_len,
             hidden: self.hidden,
@@ -250,7 +250,7 @@ impl SequenceOptions {
         }
     }
 
-    fn exploding_setup(&self, clip: Option<f32>) -> TrainSetup {
+    fn exploding_setup(&self, clip: Option<f64>) -> TrainSetup {
         TrainSetup {
             steps: self.exploding_steps,
             optim: OptimChoice::Sgd {

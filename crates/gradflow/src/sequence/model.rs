@@ -141,7 +141,8 @@ impl SequenceModel {
     }
 
     /// Multiply the recurrent weights W_hh by `gain` in place (the exploding configuration).
-    pub fn scale_recurrent(&self, gain: f32) {
+    pub fn scale_recurrent(&self, gain: f64) {
+        let gain = gain as f32;
         for (name, t) in self.layer_parameters() {
             if name.starts_with("weight_hh") {
                 t.update_data(|d| d.iter_mut().for_each(|v| *v *= gain));

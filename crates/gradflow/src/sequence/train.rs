@@ -51,9 +51,9 @@ pub struct TrainSetup {
     /// The optimizer.
     pub optim: OptimChoice,
     /// Clip the global gradient norm to this value (`None`: no clipping).
-    pub clip: Option<f32>,
+    pub clip: Option<f64>,
     /// Multiply W_hh by this gain after initialization (1: as initialized).
-    pub recurrent_gain: f32,
+    pub recurrent_gain: f64,
     /// Held-out MSE every this many steps (and at the end).
     pub eval_every: usize,
     /// Stop once the held-out MSE is below this.
@@ -68,9 +68,9 @@ pub struct TrainRun {
     /// The network.
     pub arch: Arch,
     /// Clip value, if clipped.
-    pub clip: Option<f32>,
+    pub clip: Option<f64>,
     /// W_hh gain.
-    pub recurrent_gain: f32,
+    pub recurrent_gain: f64,
     /// Training MSE of every step taken.
     pub losses: Vec<f32>,
     /// Global gradient norm of every step, before clipping.

@@ -87,7 +87,7 @@ pub struct LabConfig {
     /// The optimizer.
     pub optimizer: OptimizerKind,
     /// Global-norm clipping threshold, if any.
-    pub clip: Option<f32>,
+    pub clip: Option<f64>,
 }
 
 impl LabConfig {

@@ -81,13 +81,13 @@ impl Activation {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub enum InitScheme {
     /// N(0, std²) for every layer.
-    Normal(f32),
+    Normal(f64),
     /// Glorot: N(0, 2/(n_in + n_out)), gain 1 as in Glorot & Bengio (2010).
     Xavier,
     /// He: N(0, gain²/n_in) with the activation's gain (√2 for ReLU).
     He,
     /// He's standard deviation times a factor: > 1 makes every layer amplify the signal.
-    HeTimes(f32),
+    HeTimes(f64),
 }
 
 impl InitScheme {
@@ -187,7 +187,7 @@ impl LadderNet {
                 .with_bias_init(Initializer::Constant(0.0))
                 .init(rng)
         };
-        let alpha = 1.0 / ((spec.depth - 2).max(1) as f32).sqrt();
+        let alpha = 1.0 / ((spec.depth - 2).max(1) as f64).sqrt();
         let (tap, mut net, mut weights) = (Tap::new(), Sequential::new(), Vec::new());
         for l in 1..=spec.blocks() {
             let fc = linear(

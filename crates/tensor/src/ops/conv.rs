@@ -330,25 +330,37 @@ fn conv_backward(
         dcol: Vec::new(),
     };
     let dw = if g.n >= 2 {
-        if want_dx {
-            dx.par_chunks_mut(chw)
+        // dW = Σ_n dW_n summed in a fixed order: one run of consecutive samples per rayon
+        // thread, each summed in sample order, then the runs in run order. (rayon's
+        // fold/reduce splits where work stealing happens to split, so the float sum, and
+        // with it training, differed in the last bits from one run to the next; a resumed
+        // run could not reproduce an uninterrupted one.) Deterministic for a given thread
+        // count.
+        let per = g.n.div_ceil(rayon::current_num_threads().max(1));
+        let partial: Vec<Vec<f32>> = if want_dx {
+            dx.par_chunks_mut(chw * per)
                 .enumerate()
-                .fold(new_scratch, |mut acc, (ni, dxn)| {
-                    per_sample(ni, Some(dxn), &mut acc);
-                    acc
+                .map(|(c, dxc)| {
+                    let mut acc = new_scratch();
+                    for (j, dxn) in dxc.chunks_mut(chw).enumerate() {
+                        per_sample(c * per + j, Some(dxn), &mut acc);
+                    }
+                    acc.dw
                 })
-                .map(|s| s.dw)
-                .reduce(Vec::new, add_vecs)
+                .collect()
         } else {
-            (0..g.n)
+            (0..g.n.div_ceil(per))
                 .into_par_iter()
-                .fold(new_scratch, |mut acc, ni| {
-                    per_sample(ni, None, &mut acc);
-                    acc
+                .map(|c| {
+                    let mut acc = new_scratch();
+                    for ni in c * per..((c + 1) * per).min(g.n) {
+                        per_sample(ni, None, &mut acc);
+                    }
+                    acc.dw
                 })
-                .map(|s| s.dw)
-                .reduce(Vec::new, add_vecs)
-        }
+                .collect()
+        };
+        partial.into_iter().fold(Vec::new(), add_vecs)
     } else {
         let mut acc = new_scratch();
         for ni in 0..g.n {

@@ -294,7 +294,7 @@ impl Tensor {
     /// # Panics
     /// If `p ∉ [0, 1]`.
     #[track_caller]
-    pub fn dropout<R: Rng + ?Sized>(&self, p: f32, rng: &mut R) -> Tensor {
+    pub fn dropout<R: Rng + ?Sized>(&self, p: f64, rng: &mut R) -> Tensor {
         assert!(
             (0.0..=1.0).contains(&p),
             "dropout: probability {p} must lie in [0, 1]"
@@ -302,6 +302,8 @@ impl Tensor {
         if p == 0.0 {
             return self.clone();
         }
+        // The f64 hyperparameter is rounded once to the data's f32.
+        let p = p as f32;
         let scale = if p < 1.0 { 1.0 / (1.0 - p) } else { 0.0 };
         let mask: Vec<f32> = (0..self.numel())
             .map(|_| if rng.random::<f32>() >= p { scale } else { 0.0 })
