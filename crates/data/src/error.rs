@@ -94,6 +94,15 @@ pub enum DataError {
         #[source]
         source: image::ImageError,
     },
+    /// A text file cannot serve as a corpus (empty, or shorter than one batch); the message
+    /// gives the numbers.
+    #[error("{path}: {why}")]
+    Text {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
     /// A setting is invalid (batch size 0, a crop of size 0, an empty scale range, ...).
     #[error("invalid setting: {0}")]
     Config(String),

@@ -6,7 +6,10 @@
 
 use std::path::Path;
 
-use crate::{CenterCrop, IdxImages, Image, RandomResizedCrop, SampleRng, Transform, parse_idx_raw};
+use crate::{
+    CenterCrop, IdxImages, Image, RandomResizedCrop, SampleRng, Streams, TextCorpus, Transform,
+    Vocabulary, parse_idx_raw,
+};
 
 /// The IDX reader on arbitrary bytes: plain or gzip (by magic bytes) through
 /// [`parse_idx_raw`], the f32 conversion, and the image + label pair validation with the input
@@ -49,4 +52,49 @@ pub fn image_decode(data: &[u8]) {
             assert!(r.is_ok_and(|r| r.width() == 8 && r.height() == 8));
         }
     }
+}
+
+/// The text reader on arbitrary bytes: UTF-8 or the byte fallback, the vocabulary's
+/// encode/decode round trip and save/restore, and a split into streams whose shape the first
+/// two bytes choose (batch 1–16, seq 1–16), every window of which is checked.
+pub fn text(data: &[u8]) {
+    let path = Path::new("fuzz.txt");
+    let Ok(corpus) = TextCorpus::from_bytes(data, path) else {
+        assert!(data.is_empty(), "only an empty text is refused");
+        return;
+    };
+    let vocab = corpus.vocab();
+    assert!(!vocab.is_empty() && !corpus.is_empty());
+    let decoded = vocab.decode(corpus.ids());
+    assert_eq!(vocab.encode(&decoded).as_deref(), Some(corpus.ids()));
+    if corpus.unit() == crate::TextUnit::Char {
+        assert_eq!(decoded.as_bytes(), data, "UTF-8 text round-trips");
+    }
+    let saved = Vocabulary::from_symbols(&vocab.symbols());
+    assert!(saved.is_ok_and(|v| v == *vocab));
+    let batch = usize::from(data[0] % 16) + 1;
+    let seq = usize::from(data.get(1).copied().unwrap_or(0) % 16) + 1;
+    if let Ok(split) = corpus.split(0.1, batch, seq) {
+        for s in [&split.train, &split.valid] {
+            check_streams(s, seq);
+        }
+        assert!(split.train.windows(seq) >= 1);
+    }
+}
+
+fn check_streams(s: &Streams, seq: usize) {
+    let mut rows = 0;
+    for i in 0..s.windows(seq) {
+        let w = s.window(i, seq);
+        assert!(w.steps >= 1 && w.steps <= seq);
+        assert_eq!(w.inputs.len(), w.steps * s.batch());
+        assert_eq!(w.targets.len(), w.inputs.len());
+        // Each target row is the next input row, within and across windows.
+        for r in 1..w.steps {
+            let b = s.batch();
+            assert_eq!(w.inputs[r * b..(r + 1) * b], w.targets[(r - 1) * b..r * b]);
+        }
+        rows += w.steps;
+    }
+    assert_eq!(rows, s.rows().saturating_sub(1));
 }

@@ -17,6 +17,10 @@
 //!   number of workers, `drop_last`, unreadable images skipped, counted and named once, and a
 //!   clear error past 1 % of unreadable samples.
 //!
+//! - **Text** ([`text`]): a UTF-8 corpus ([`TextCorpus`]) with its sorted character
+//!   [`Vocabulary`], a held-out split from the end, and contiguous [`Streams`] cut into windows
+//!   for truncated BPTT, as PyTorch's `word_language_model`.
+//!
 //! The IDX reader ([`idx`]) trusts nothing in a header: sizes are computed with checked
 //! arithmetic and compared with the real file length before anything is allocated, and
 //! trailing data is rejected. Every error is a [`DataError`] naming the file.
@@ -30,6 +34,7 @@ mod loader;
 mod mnist;
 mod pixels;
 mod rng;
+pub mod text;
 mod transforms;
 
 pub use dataset::VisionDataset;
@@ -46,6 +51,7 @@ pub use mnist::{
 };
 pub use pixels::{Image, MAX_IMAGE_PIXELS};
 pub use rng::SampleRng;
+pub use text::{Streams, TextCorpus, TextSplit, TextUnit, Vocabulary, Window};
 pub use transforms::{
     CenterCrop, Compose, Normalize, RandomCrop, RandomHorizontalFlip, RandomResizedCrop, Resize,
     TensorImage, ToTensor, Transform, crop, hflip, pad, resize, resize_pil, resized_crop,

@@ -15,3 +15,9 @@ fn image_decode_corpus_replays_without_panics() {
     let n = replay_fuzz_corpus("image_decode", gradflow_data::fuzzing::image_decode);
     println!("image_decode: {n} inputs replayed");
 }
+
+#[test]
+fn text_corpus_replays_without_panics() {
+    let n = replay_fuzz_corpus("text", gradflow_data::fuzzing::text);
+    println!("text: {n} inputs replayed");
+}

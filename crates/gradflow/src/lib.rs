@@ -16,6 +16,7 @@ pub use gradflow_tensor as tensor;
 pub mod data;
 pub mod diagnostics;
 pub mod image;
+pub mod lm;
 pub mod resnet_gradients;
 pub mod run;
 pub mod sequence;

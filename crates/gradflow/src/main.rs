@@ -45,6 +45,11 @@ enum Command {
     /// Vanishing and exploding gradients in time: ‖∂L/∂h_t‖ of tanh RNN, LSTM and GRU at
     /// T = 200, the adding problem with and without clipping, an exploding recurrent init.
     Sequence(SequenceArgs),
+    /// Train a character-level language model (Embedding → LSTM/GRU → Linear) with truncated
+    /// BPTT; bits per character on the held-out end of the text every epoch; resumable.
+    TrainLm(gradflow::lm::TrainLmArgs),
+    /// Continue a prompt with a train-lm model (seeded, temperature, top-k).
+    Sample(gradflow::lm::SampleArgs),
     /// Train a ResNet on images (ImageNet-layout folder, Fashion-MNIST, or the embedded
     /// subset by default), with eval each epoch, metrics, curves and resumable checkpoints.
     TrainImage(gradflow::image::TrainArgs),
@@ -58,7 +63,7 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct SequenceArgs {
-    /// Experiments, comma-separated: gradients, adding, exploding.
+    /// Experiments, comma-separated: gradients, adding, exploding, copy (not in the default).
     #[arg(
         long,
         value_delimiter = ',',
@@ -80,6 +85,12 @@ struct SequenceArgs {
     /// Held-out MSE every this many steps.
     #[arg(long, default_value_t = 25, allow_negative_numbers = true)]
     eval_every: usize,
+    /// Delay T of the copy task.
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
+    copy_delay: usize,
+    /// Most Adam steps per copy-task run.
+    #[arg(long, default_value_t = 300, allow_negative_numbers = true)]
+    copy_steps: usize,
     /// Seed for weights and data.
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     seed: u64,
@@ -164,6 +175,8 @@ struct VanishingArgs {
 enum CliError {
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Lm(#[from] gradflow::lm::LmError),
     #[error(transparent)]
     Data(#[from] data::DataError),
     #[error(transparent)]
@@ -444,7 +457,7 @@ fn sequence(a: SequenceArgs) -> Result<(), CliError> {
     for n in &a.only {
         experiments.push(Experiment::parse(n).ok_or_else(|| {
             CliError::Usage(format!(
-                "--only {n}: expected gradients, adding or exploding"
+                "--only {n}: expected gradients, adding, exploding or copy"
             ))
         })?);
     }
@@ -455,6 +468,8 @@ fn sequence(a: SequenceArgs) -> Result<(), CliError> {
         steps: a.steps,
         lr: a.lr,
         eval_every: a.eval_every,
+        copy_delay: a.copy_delay,
+        copy_steps: a.copy_steps,
         seed: a.seed,
         ..SequenceOptions::default()
     };
@@ -480,6 +495,8 @@ fn main() -> ExitCode {
         Some(Command::Vanishing(a)) => vanishing(a),
         Some(Command::ResnetGradients(a)) => resnet_gradients(a),
         Some(Command::Sequence(a)) => sequence(a),
+        Some(Command::TrainLm(a)) => gradflow::lm::cli::train_lm(&a).map_err(CliError::from),
+        Some(Command::Sample(a)) => gradflow::lm::cli::sample_cli(&a).map_err(CliError::from),
         Some(Command::TrainImage(a)) => gradflow::image::train_image(&a)
             .map(drop)
             .map_err(Into::into),

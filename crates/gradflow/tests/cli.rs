@@ -447,7 +447,7 @@ fn sequence_and_resnet_gradients_run_small_and_refuse_bad_flags() {
     ]);
     assert!(o.status.success(), "stderr: {}", stderr(&o));
     assert!(seq.join("report.md").is_file() && seq.join("manifest.json").is_file());
-    assert_one_line_error(&gradflow(&["sequence", "--only", "copy"]), "--only copy");
+    assert_one_line_error(&gradflow(&["sequence", "--only", "lm"]), "--only lm");
     let rg = out.path().join("rg");
     let o = gradflow(&[
         "resnet-gradients",

@@ -258,5 +258,9 @@ fn options_out_of_range_are_refused_with_their_name() {
         let e = gradflow::sequence::run(&opts, &out, |_| {}).unwrap_err();
         assert!(e.to_string().contains(flag), "{e}");
     }
-    assert!(Experiment::parse("adding").is_some() && Experiment::parse("copy").is_none());
+    assert!(
+        Experiment::parse("adding").is_some()
+            && Experiment::parse("copy").is_some()
+            && Experiment::parse("lm").is_none()
+    );
 }

@@ -17,13 +17,16 @@
 //! 1. [`through_time`] — ‖∂L/∂h_t‖ against t at initialization, loss at the last step only.
 //! 2. The adding problem ([`adding`], [`train`]) — tanh RNN, LSTM and GRU trained with Adam,
 //!    with and without `clip_grad_norm`: who gets below the constant predictor's MSE 1/6?
-//! 3. An exploding configuration — a tanh RNN whose W_hh is orthogonal times a gain > 1,
+//! 3. The copy task ([`copy`]) — memorize 10 symbols over a delay T, against the memoryless
+//!    baseline 10·ln 8/(T + 20) (not in the default run: it needs thousands of steps).
+//! 4. An exploding configuration — a tanh RNN whose W_hh is orthogonal times a gain > 1,
 //!    trained with plain SGD, with and without clipping.
 //!
 //! [`run`] runs the selected experiments and writes the report files into a
 //! [`ReportDir`]; the caller commits it.
 
 pub mod adding;
+pub mod copy;
 pub mod model;
 pub mod report;
 pub mod through_time;
@@ -35,6 +38,7 @@ use crate::run::figures::PlotError;
 use crate::run::{ReportDir, ReportDirError};
 
 pub use adding::{AddingBatch, CONSTANT_MSE};
+pub use copy::{CopyBatch, CopyRun, CopySetup, copy_baseline};
 pub use model::{Arch, SequenceModel, SteppedModel};
 pub use report::SequenceReport;
 pub use through_time::GradientCurve;
@@ -66,6 +70,8 @@ pub enum Experiment {
     Adding,
     /// Large recurrent init, SGD, with and without clipping.
     Exploding,
+    /// The copy task (memorize 10 symbols over a delay).
+    Copy,
 }
 
 impl Experiment {
@@ -75,6 +81,7 @@ impl Experiment {
             Experiment::Gradients => "gradients",
             Experiment::Adding => "adding",
             Experiment::Exploding => "exploding",
+            Experiment::Copy => "copy",
         }
     }
 
@@ -84,6 +91,7 @@ impl Experiment {
             Experiment::Gradients,
             Experiment::Adding,
             Experiment::Exploding,
+            Experiment::Copy,
         ]
         .into_iter()
         .find(|e| e.name() == name)
@@ -124,6 +132,12 @@ pub struct SequenceOptions {
     pub exploding_lr: f64,
     /// SGD steps of the exploding configuration.
     pub exploding_steps: usize,
+    /// Delay T of the copy task.
+    pub copy_delay: usize,
+    /// Most Adam steps per copy-task run (a run stops once it recalls every held-out symbol).
+    pub copy_steps: usize,
+    /// Networks of the copy task (each trained with clipping).
+    pub copy_archs: Vec<Arch>,
     /// Seed for weights and data.
     pub seed: u64,
 }
@@ -150,6 +164,9 @@ impl Default for SequenceOptions {
             exploding_gain: 3.0,
             exploding_lr: 0.2,
             exploding_steps: 300,
+            copy_delay: 100,
+            copy_steps: 300,
+            copy_archs: vec![Arch::RnnTanh, Arch::LstmForgetBias, Arch::Gru],
             seed: 0,
         }
     }
@@ -173,6 +190,7 @@ impl SequenceOptions {
             ("--batch", self.batch),
             ("--eval-every", self.eval_every),
             ("--eval-batch", self.eval_batch),
+            ("--copy-delay", self.copy_delay),
         ] {
             if v == 0 {
                 return bad(format!("{name} must be at least 1"));
@@ -208,8 +226,13 @@ impl SequenceOptions {
     pub fn memory_estimate(&self) -> f64 {
         let rows = (self.batch.max(self.eval_batch)) as f64 * self.seq_len as f64;
         let h = self.hidden as f64;
-        let curves = 6.0 * 64.0 * (self.steps as f64 + 1.0);
-        4.0 * (8.0 * 4.0 * h * rows + 3.0 * 4.0 * h * (h + 3.0)) + curves
+        let copy_rows = if self.experiments.contains(&Experiment::Copy) {
+            (self.batch.max(self.eval_batch) * (self.copy_delay + 20)) as f64
+        } else {
+            0.0
+        };
+        let curves = 6.0 * 64.0 * (self.steps.max(self.copy_steps) as f64 + 1.0);
+        4.0 * (8.0 * 4.0 * h * rows.max(copy_rows) + 3.0 * 4.0 * h * (h + 12.0)) + curves
     }
 
     fn setup(&self, clip: Option<f64>) -> TrainSetup {
@@ -257,6 +280,7 @@ pub fn run(
         gradients: Vec::new(),
         adding: Vec::new(),
         exploding: Vec::new(),
+        copy: Vec::new(),
     };
     let total = opts
         .experiments
@@ -265,6 +289,7 @@ pub fn run(
             Experiment::Gradients => opts.gradient_archs.len(),
             Experiment::Adding => 2 * opts.adding_archs.len() * opts.steps,
             Experiment::Exploding => 2 * opts.exploding_steps,
+            Experiment::Copy => opts.copy_archs.len() * opts.copy_steps,
         })
         .sum::<usize>();
     let bar = crate::run::progress::bar(total as u64);
@@ -343,6 +368,40 @@ pub fn run(
                             .map_or(String::new(), |d| format!(", diverged: {d}"))
                     ));
                     report.exploding.push(r);
+                }
+            }
+            Experiment::Copy => {
+                let setup = CopySetup {
+                    delay: opts.copy_delay,
+                    hidden: opts.hidden,
+                    batch: opts.batch,
+                    steps: opts.copy_steps,
+                    lr: opts.lr,
+                    clip: Some(opts.clip),
+                    eval_every: opts.eval_every,
+                    seed: opts.seed,
+                };
+                let mut copy_rng =
+                    <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(opts.seed ^ 0xc09e);
+                let held = CopyBatch::sample(opts.copy_delay, opts.eval_batch, &mut copy_rng);
+                for &arch in &opts.copy_archs {
+                    bar.set_message(format!("copy: {}+clip", arch.name()));
+                    let before = bar.position();
+                    let r = copy::train(arch, &setup, &held, |_| bar.inc(1))?;
+                    bar.set_position(before + opts.copy_steps as u64);
+                    let (ce, acc) = r.last();
+                    progress(&format!(
+                        "copy {}: held-out CE {ce:.4} (baseline {:.4}), recall {:.1}% after {} steps ({:.1}s){}",
+                        r.label(),
+                        copy_baseline(opts.copy_delay),
+                        100.0 * acc,
+                        r.losses.len(),
+                        r.wall_s,
+                        r.diverged
+                            .as_ref()
+                            .map_or(String::new(), |d| format!(", diverged: {d}"))
+                    ));
+                    report.copy.push(r);
                 }
             }
         }

@@ -56,7 +56,7 @@ impl Arch {
         Arch::ALL.into_iter().find(|a| a.name() == name)
     }
 
-    fn init(self) -> RecurrentInit {
+    pub(crate) fn init(self) -> RecurrentInit {
         match self {
             Arch::RnnTanhOrthogonal => RecurrentInit {
                 orthogonal_recurrent: true,

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::adding::CONSTANT_MSE;
+use super::copy::{self, CopyRun, copy_baseline};
 use super::through_time::{self, GradientCurve};
 use super::train::TrainRun;
 use super::{SequenceError, SequenceOptions};
@@ -22,6 +23,9 @@ pub struct SequenceReport {
     pub adding: Vec<TrainRun>,
     /// Experiment 3: the exploding configuration, unclipped then clipped.
     pub exploding: Vec<TrainRun>,
+    /// Experiment 4: the copy task, one clipped run per network.
+    #[serde(default)]
+    pub copy: Vec<CopyRun>,
 }
 
 /// The adding-problem / exploding table: one row per run.
@@ -275,6 +279,22 @@ impl SequenceReport {
             );
             s.push_str(&runs_table(&self.adding, self.options.target_mse));
         }
+        if !self.copy.is_empty() {
+            if !s.is_empty() {
+                s.push('\n');
+            }
+            let _ = writeln!(
+                s,
+                "Copy task (T = {}, H = {}, batch {}, Adam lr {}, clip {}; memoryless baseline: CE {:.4} nats):",
+                self.options.copy_delay,
+                self.options.hidden,
+                self.options.batch,
+                self.options.lr,
+                self.options.clip,
+                copy_baseline(self.options.copy_delay)
+            );
+            s.push_str(&copy_table(&self.copy));
+        }
         if !self.exploding.is_empty() {
             if !s.is_empty() {
                 s.push('\n');
@@ -367,7 +387,107 @@ impl SequenceReport {
                 fig.title
             );
         }
+        if !self.copy.is_empty() {
+            out.write("copy.csv", copy_csv(&self.copy).as_bytes())?;
+            let fig = copy_figure(&self.copy, self.options.copy_delay);
+            let svg = emit(&fig, out.path(), "copy")?;
+            let _ = writeln!(
+                md,
+                "## The copy task\n\nHeld-out cross-entropy per step on {} sequences every {} steps, \
+                 against the memoryless baseline 10·ln 8/(T + 20) (`copy.csv`).\n\n![{}]({svg})\n",
+                self.options.eval_batch, self.options.eval_every, fig.title
+            );
+        }
         out.write("report.md", md.as_bytes())?;
         Ok(())
+    }
+}
+
+/// The copy-task table: one row per run.
+pub fn copy_table(runs: &[CopyRun]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<14} {:>12} {:>8} {:>7} {:>11} {:>11} {:>8}  status",
+        "run", "held-out CE", "recall", "steps", "solved", "max ‖g‖", "time"
+    );
+    for r in runs {
+        let (ce, acc) = r.last();
+        let _ = writeln!(
+            s,
+            "{:<14} {:>12.4} {:>7.1}% {:>7} {:>11} {:>11.2e} {:>7.1}s  {}",
+            r.label(),
+            ce,
+            100.0 * acc,
+            r.losses.len(),
+            r.solved_at.map_or("—".to_string(), |t| format!("step {t}")),
+            r.grad_norms.iter().copied().fold(0.0f32, f32::max),
+            r.wall_s,
+            r.diverged
+                .as_ref()
+                .map_or(String::new(), |d| format!("diverged: {d}"))
+        );
+    }
+    s
+}
+
+fn copy_csv(runs: &[CopyRun]) -> String {
+    let mut s = String::from("run,step,train_ce,grad_norm,heldout_ce,recall\n");
+    for r in runs {
+        let mut evals = r.evals.iter().peekable();
+        for step in 0..=r.losses.len() {
+            let (train, g) = match step.checked_sub(1) {
+                Some(i) => (
+                    r.losses.get(i).map_or(String::new(), |v| v.to_string()),
+                    r.grad_norms
+                        .get(i)
+                        .map_or(String::new(), |v| format!("{v:e}")),
+                ),
+                None => (String::new(), String::new()),
+            };
+            let (held, acc) = match evals.peek() {
+                Some(&&(s, ce, acc)) if s == step => {
+                    evals.next();
+                    (ce.to_string(), acc.to_string())
+                }
+                _ => (String::new(), String::new()),
+            };
+            let _ = writeln!(s, "{},{step},{train},{g},{held},{acc}", r.label());
+        }
+    }
+    s
+}
+
+/// Held-out cross-entropy against step, one line per network, with the memoryless baseline
+/// 10·ln 8/(T + 20) as a dashed reference.
+pub fn copy_figure(runs: &[CopyRun], delay: usize) -> Figure {
+    let x_max = runs.iter().map(|r| r.losses.len()).max().unwrap_or(1) as f64;
+    let look = |r: &CopyRun| Look::nth(r.arch.color_index());
+    let mut series: Vec<Series> = runs
+        .iter()
+        .map(|r| Series {
+            look: look(r),
+            points: r.evals.iter().map(|&(s, ce, _)| (s as f64, ce)).collect(),
+        })
+        .collect();
+    series.push(reference(copy_baseline(delay), x_max));
+    let mut legend: Vec<(String, Look)> = runs.iter().map(|r| (r.label(), look(r))).collect();
+    legend.push(("memoryless baseline".into(), Look::reference()));
+    Figure {
+        title: format!(
+            "The copy task, T = {delay}: held-out cross-entropy ({} symbols)",
+            copy::COPY_SYMBOLS
+        ),
+        size: (1000, 520),
+        body: Body::Lines {
+            panels: vec![LinePanel {
+                title: "held-out cross-entropy per step".into(),
+                x_desc: "Adam step".into(),
+                y_desc: "nats (log scale)".into(),
+                y_scale: YScale::Log,
+                series,
+            }],
+            legend,
+        },
     }
 }
