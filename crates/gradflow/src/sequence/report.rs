@@ -321,11 +321,22 @@ impl SequenceReport {
                 .as_bytes(),
         )?;
         let mut md = String::from("# gradflow sequence report\n\n");
+        // T (--seq-len) is the gradient, adding and exploding experiments' length; the copy
+        // task's own length is its delay, which its table names.
+        let uses_seq_len = self
+            .options
+            .experiments
+            .iter()
+            .any(|e| *e != super::Experiment::Copy);
+        let t = if uses_seq_len {
+            format!("T = {}, ", self.options.seq_len)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             md,
-            "Seed {}; T = {}, H = {}, batch {}.\n\n```text\n{}```\n",
+            "Seed {}; {t}H = {}, batch {}.\n\n```text\n{}```\n",
             self.options.seed,
-            self.options.seq_len,
             self.options.hidden,
             self.options.batch,
             self.table()
