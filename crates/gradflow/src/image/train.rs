@@ -18,7 +18,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use gradflow_clipping::{clip_grad_norm, grad_norm};
 use gradflow_data::{DataLoader, LoaderConfig, VisionDataset};
 use gradflow_optimizers::{
     Adam, AdamConfig, AdamWConfig, CosineAnnealingLr, LinearLr, LrScheduler, MultiStepLr,
@@ -393,12 +392,8 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<TrainSummary, Image
                 .loss(step as usize, value)
                 .map_err(|d| stopped(d.to_string()))?;
             loss.backward();
-            let norm = match cfg.clip {
-                Some(c) => clip_grad_norm(&params, c, 2.0),
-                None => grad_norm(&params, 2.0),
-            };
             guard
-                .gradient_norm(step as usize, f64::from(norm))
+                .clip_and_check(step as usize, &params, cfg.clip)
                 .map_err(|d| stopped(d.to_string()))?;
             let lr = opt.lr();
             opt.step();

@@ -26,7 +26,6 @@
 use std::f64::consts::LN_2;
 use std::time::Instant;
 
-use gradflow_clipping::{clip_grad_norm, grad_norm};
 use gradflow_data::{Streams, TextCorpus, Vocabulary};
 use gradflow_optimizers::{
     Adam, AdamConfig, AdamW, AdamWConfig, CosineAnnealingLr, LrScheduler, Optimizer,
@@ -526,12 +525,8 @@ pub fn train(opts: &LmOptions, dir: &RunDir, mut log: impl FnMut(&str)) -> Resul
                 .loss(step as usize, value)
                 .map_err(|d| LmError::Diverged(d.to_string()))?;
             loss.backward();
-            let norm = match opts.clip {
-                Some(c) => clip_grad_norm(&params, c, 2.0),
-                None => grad_norm(&params, 2.0),
-            };
-            guard
-                .gradient_norm(step as usize, f64::from(norm))
+            let norm = guard
+                .clip_and_check(step as usize, &params, opts.clip)
                 .map_err(|d| LmError::Diverged(d.to_string()))?;
             last_norm = f64::from(norm);
             opt.step();

@@ -9,6 +9,8 @@
 //!   a loss that climbs from 2.3 to 57 without overflowing, which a NaN check misses; the step
 //!   named is the first whose loss crossed the threshold.
 
+use gradflow_clipping::{NormType, clip_grad_norm, grad_norm};
+use gradflow_tensor::Tensor;
 use serde::Serialize;
 
 /// Why and where a run diverged.
@@ -43,6 +45,17 @@ impl Divergence {
             | Divergence::NonFiniteGradient { step }
             | Divergence::LossGrew { step, .. } => step,
         }
+    }
+}
+
+/// The global L2 norm of the parameters' gradients, clipped to `clip` first when given
+/// (`clip_grad_norm`, which, as PyTorch's, returns the norm *before* clipping). Loops that
+/// record the norm even when it is not finite call this, then
+/// [`DivergenceGuard::gradient_norm`]; the others call [`DivergenceGuard::clip_and_check`].
+pub fn clipped_norm(params: &[Tensor], clip: Option<f64>) -> f32 {
+    match clip {
+        Some(c) => clip_grad_norm(params, c, NormType::L2),
+        None => grad_norm(params, NormType::L2),
     }
 }
 
@@ -106,6 +119,24 @@ impl DivergenceGuard {
         } else {
             Err(Divergence::NonFiniteGradient { step })
         }
+    }
+
+    /// After `loss.backward()`: the global L2 norm of the parameters' gradients, clipped to
+    /// `clip` first when given (`clip_grad_norm`, which, as PyTorch's, returns the norm
+    /// *before* clipping), and checked as [`gradient_norm`](Self::gradient_norm) does. The
+    /// one place every training loop of the pipelines measures, clips and checks.
+    ///
+    /// # Errors
+    /// [`Divergence::NonFiniteGradient`] naming `step` when the norm is NaN or infinite.
+    pub fn clip_and_check(
+        &self,
+        step: usize,
+        params: &[Tensor],
+        clip: Option<f64>,
+    ) -> Result<f32, Divergence> {
+        let norm = clipped_norm(params, clip);
+        self.gradient_norm(step, f64::from(norm))?;
+        Ok(norm)
     }
 
     fn mean(v: impl Iterator<Item = f32>) -> f32 {

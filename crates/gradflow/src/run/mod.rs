@@ -15,7 +15,7 @@ pub mod report_dir;
 pub mod run_dir;
 
 pub use checkpoint::{Progress, RunCheckpointError};
-pub use divergence::{Divergence, DivergenceGuard};
+pub use divergence::{Divergence, DivergenceGuard, clipped_norm};
 pub use file_error::FileError;
 pub use metrics::{MetricsError, MetricsLog};
 pub use report_dir::{ReportDir, ReportDirError};

@@ -27,7 +27,6 @@
 
 use std::time::Instant;
 
-use gradflow_clipping::{clip_grad_norm, grad_norm};
 use gradflow_layers::{Linear, LinearConfig};
 use gradflow_optimizers::{Adam, AdamConfig, OptimError, Optimizer};
 use gradflow_recurrent::{Gru, Lstm, Nonlinearity, RecurrentConfig, Rnn};
@@ -37,7 +36,7 @@ use rand::{Rng, RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::model::Arch;
-use crate::run::DivergenceGuard;
+use crate::run::{DivergenceGuard, clipped_norm};
 
 /// Symbols to memorize.
 pub const COPY_SYMBOLS: usize = 10;
@@ -284,10 +283,7 @@ pub fn train(
             break;
         }
         loss.backward();
-        let norm = match setup.clip {
-            Some(c) => clip_grad_norm(&params, c, 2.0),
-            None => grad_norm(&params, 2.0),
-        };
+        let norm = clipped_norm(&params, setup.clip);
         run.grad_norms.push(norm);
         if let Err(d) = guard.gradient_norm(step, f64::from(norm)) {
             run.diverged = Some(d.to_string());

@@ -10,7 +10,6 @@
 
 use std::time::Instant;
 
-use gradflow_clipping::{clip_grad_norm, grad_norm};
 use gradflow_optimizers::{Adam, AdamConfig, OptimError, Optimizer, Sgd, SgdConfig};
 use gradflow_tensor::{Reduction, no_grad};
 use rand::SeedableRng;
@@ -20,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::adding::AddingBatch;
 use super::model::{Arch, SequenceModel};
 use super::through_time::GradientCurve;
-use crate::run::DivergenceGuard;
+use crate::run::{DivergenceGuard, clipped_norm};
 
 /// The optimizer of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -194,10 +193,7 @@ pub fn train_model(
             break;
         }
         loss.backward();
-        let norm = match setup.clip {
-            Some(c) => clip_grad_norm(&params, c, 2.0),
-            None => grad_norm(&params, 2.0),
-        };
+        let norm = clipped_norm(&params, setup.clip);
         run.grad_norms.push(norm);
         if let Err(d) = guard.gradient_norm(step, f64::from(norm)) {
             run.diverged = Some(d.to_string());
