@@ -44,7 +44,7 @@ pub use idx::{
     IdxArray, IdxRaw, IdxType, encode_idx, encode_idx_f32, encode_idx_u8, parse_idx, parse_idx_raw,
     read_idx, read_idx_raw,
 };
-pub use loader::{Batch, DataLoader, Epoch, LoaderConfig, LoaderStats};
+pub use loader::{Batch, DataLoader, Epoch, LoaderConfig, LoaderStats, MAX_PREFETCH, MAX_WORKERS};
 pub use mnist::{
     DEBIAN_FASHION_MNIST, Dataset, FASHION_MNIST_CLASSES, IdxImages, MAX_IDX_CLASSES,
     find_idx_file, idx_splits_from_bytes, load_idx_folder,

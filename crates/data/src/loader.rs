@@ -30,6 +30,15 @@ use gradflow_tensor::Tensor;
 
 use crate::{Compose, DataError, SampleRng, VisionDataset};
 
+/// The most worker threads a loader starts. Each holds its own queue of prepared batches and
+/// a thread stack; far above the core count they only add memory, and tens of thousands
+/// exhaust the process (PyTorch warns above the CPU count; here it is an error).
+pub const MAX_WORKERS: usize = 256;
+
+/// The most batches one worker may hold ready (`prefetch`): the queue's slots are
+/// allocated when the epoch starts.
+pub const MAX_PREFETCH: usize = 1024;
+
 /// The loader's settings (PyTorch `DataLoader` arguments in parentheses).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoaderConfig {
@@ -209,8 +218,9 @@ impl<D: VisionDataset + 'static> DataLoader<D> {
     /// A loader over `dataset`, transforming every sample with `transform`.
     ///
     /// # Errors
-    /// [`DataError::Config`] for a batch size or prefetch of 0, an empty dataset, or a
-    /// tolerated fraction outside [0, 1].
+    /// [`DataError::Config`] for a batch size or prefetch of 0, more than [`MAX_WORKERS`]
+    /// workers or [`MAX_PREFETCH`] prefetched batches, an empty dataset, or a tolerated
+    /// fraction outside [0, 1].
     pub fn new(
         dataset: D,
         transform: Compose,
@@ -221,6 +231,18 @@ impl<D: VisionDataset + 'static> DataLoader<D> {
         }
         if cfg.prefetch == 0 {
             return Err(DataError::Config("prefetch must be at least 1".into()));
+        }
+        if cfg.workers > MAX_WORKERS {
+            return Err(DataError::Config(format!(
+                "{} loader workers is more than the {MAX_WORKERS} allowed",
+                cfg.workers
+            )));
+        }
+        if cfg.prefetch > MAX_PREFETCH {
+            return Err(DataError::Config(format!(
+                "prefetch {} is more than the {MAX_PREFETCH} batches allowed",
+                cfg.prefetch
+            )));
         }
         if dataset.is_empty() {
             return Err(DataError::Config("the dataset has no samples".into()));

@@ -138,6 +138,15 @@ fn invalid_settings_are_errors() {
             max_unreadable_fraction: 2.0,
             ..cfg(1, 1)
         },
+        // Unbounded thread and queue counts would exhaust the process, not fail cleanly.
+        LoaderConfig {
+            workers: 100_000,
+            ..cfg(1, 1)
+        },
+        LoaderConfig {
+            prefetch: usize::MAX,
+            ..cfg(1, 1)
+        },
     ] {
         assert!(matches!(
             DataLoader::new(idx_set(), Compose::new(), bad),

@@ -139,6 +139,10 @@ fn draw(z: &[f32], temperature: f64, top_k: usize, rng: &mut StdRng) -> u32 {
     kept[k - 1] as u32
 }
 
+/// The longest continuation `sample` writes: a million characters (about a Moby-Dick), so a
+/// mistyped `--length` cannot grow the output without bound.
+pub const MAX_SAMPLE_LENGTH: usize = 1_000_000;
+
 /// The prompt followed by `length` generated characters.
 ///
 /// # Errors
@@ -154,6 +158,12 @@ pub fn sample(opts: &SampleOptions) -> Result<String, LmError> {
         return Err(LmError::InvalidOption(
             "--prompt must have at least one character".into(),
         ));
+    }
+    if opts.length > MAX_SAMPLE_LENGTH {
+        return Err(LmError::InvalidOption(format!(
+            "--length {} exceeds the limit of {MAX_SAMPLE_LENGTH} characters",
+            opts.length
+        )));
     }
     let (model, vocab) = load_model(&opts.checkpoint)?;
     let prompt = vocab.encode(&opts.prompt).ok_or_else(|| {
@@ -187,6 +197,20 @@ pub fn sample(opts: &SampleOptions) -> Result<String, LmError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unbounded_length_is_refused_before_any_work() {
+        let opts = SampleOptions {
+            checkpoint: "no-such-run".into(),
+            prompt: "a".into(),
+            temperature: 1.0,
+            top_k: 0,
+            length: usize::MAX,
+            seed: 0,
+        };
+        let err = sample(&opts).unwrap_err().to_string();
+        assert!(err.contains("--length") && err.contains("limit"), "{err}");
+    }
 
     #[test]
     fn top_one_is_the_arg_max_and_low_temperature_is_greedy() {
