@@ -203,7 +203,7 @@ pub fn train_image(args: &TrainArgs) -> Result<TrainSummary, ImageError> {
         nan_at_step: None,
     };
     let stored = if opts.resume {
-        let p = checkpoint::peek(&opts.out.join("checkpoint.safetensors")).map_err(|e| {
+        let p = checkpoint::peek(&opts.out.join(crate::run::run_dir::CHECKPOINT)).map_err(|e| {
             ImageError::Usage(format!(
                 "--resume: no checkpoint to resume in {}: {e}",
                 opts.out.display()
