@@ -15,7 +15,10 @@
 //! ∂L/∂W_hh = Σ_t (∂L/∂gh_t)ᵀ·h_{t−1} = Gᵀ·H_prev with G `[T·B, G·H]`, and ∂L/∂b_hh = Σ rows G;
 //! ∂L/∂gx (all steps) flows on to the input GEMM's own backward.
 
-use gradflow_tensor::Tensor;
+use std::ops::Range;
+
+use gradflow_tensor::{MatRef, Tensor, gemm_into};
+use rayon::prelude::*;
 
 use crate::gates::{CellKind, StepGrad, StepIn, step_backward, step_forward};
 
@@ -135,9 +138,88 @@ struct Forward {
     c0: Vec<f32>,
 }
 
-/// The forward sweep, on plain values: per step one GEMM gh = h_{t−1}·W_hhᵀ + b_hh (on
-/// detached tensors, so nothing is recorded) and one pass of the fused gate kernel.
+/// The batch rows of one parallel task, and how to find them in a `[T, B, width]` buffer.
+///
+/// # Parallel over the batch
+///
+/// The B sequences of a batch never interact inside a recurrence: row b of h_t depends on
+/// row b of h_{t−1} and gx_t only. The scan therefore splits the batch into one chunk of
+/// rows per rayon thread and runs each chunk's whole sweep, forward or backward, as one task
+/// with no synchronisation between steps. Each step's GEMM is then a single-threaded
+/// `[rows, H]·[H, G·H]` product, and the gate kernels, copies and flushes of both chunks run
+/// at once. Splitting each step's GEMM across the cores instead (what a per-step matmul on two
+/// threads does) pays a wake-up per step and leaves the gate kernel on one core: 200 steps of
+/// the char-LM's 2-layer LSTM are 400 joins forward and 400 backward.
+///
+/// Every row's arithmetic is the same whatever the chunking, so results do not depend on the
+/// thread count (test `chunked_scan_is_bit_identical_to_one_chunk`).
+#[derive(Clone, Debug)]
+struct Chunk {
+    rows: Range<usize>,
+}
+
+impl Chunk {
+    /// Rows `[start, end)` of step `t` in a `[T, batch, width]` buffer.
+    fn at(&self, t: usize, batch: usize, width: usize) -> Range<usize> {
+        (t * batch + self.rows.start) * width..(t * batch + self.rows.end) * width
+    }
+
+    /// Rows `[start, end)` of a `[batch, width]` buffer.
+    fn of(&self, width: usize) -> Range<usize> {
+        self.rows.start * width..self.rows.end * width
+    }
+}
+
+/// Fewest rows a chunk gets: below this a chunk's per-step GEMM is too thin to keep a core's
+/// microkernel busy (its register tile covers 6 rows) and the batch stays whole.
+const MIN_CHUNK_ROWS: usize = 4;
+
+/// Split `batch` rows into at most `parts` contiguous chunks of near-equal size.
+fn chunks(batch: usize, parts: usize) -> Vec<Chunk> {
+    let n = parts.min(batch / MIN_CHUNK_ROWS).max(1);
+    (0..n)
+        .map(|i| Chunk {
+            rows: batch * i / n..batch * (i + 1) / n,
+        })
+        .collect()
+}
+
+/// Per chunk, its `[rows, width]` slice of every step of a `[T, batch, width]` buffer: the
+/// disjoint mutable views that let the chunks write one shared buffer in parallel, without
+/// `unsafe`. A buffer of width 0 (the cell of a kind without one) gives empty slices.
+fn split_steps<'a>(
+    buf: &'a mut [f32],
+    t_len: usize,
+    batch: usize,
+    width: usize,
+    parts: &[Chunk],
+) -> Vec<Vec<&'a mut [f32]>> {
+    let mut out: Vec<Vec<&'a mut [f32]>> =
+        parts.iter().map(|_| Vec::with_capacity(t_len)).collect();
+    if width == 0 || batch == 0 {
+        for v in &mut out {
+            v.resize_with(t_len, Default::default);
+        }
+        return out;
+    }
+    for step in buf.chunks_exact_mut(batch * width) {
+        let mut rest = step;
+        for (v, c) in out.iter_mut().zip(parts) {
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(c.rows.len() * width);
+            v.push(head);
+            rest = tail;
+        }
+    }
+    out
+}
+
+/// The forward sweep, on plain values, one task per chunk of batch rows (see [`Chunk`]):
+/// per step one GEMM gh = h_{t−1}·W_hhᵀ + b_hh and one pass of the fused gate kernel.
 fn compute(a: &ScanArgs<'_>, d: Dims) -> Forward {
+    compute_chunked(a, d, rayon::current_num_threads())
+}
+
+fn compute_chunked(a: &ScanArgs<'_>, d: Dims, parts: usize) -> Forward {
     let Dims {
         kind,
         t_len,
@@ -146,49 +228,41 @@ fn compute(a: &ScanArgs<'_>, d: Dims) -> Forward {
         ..
     } = d;
     let lstm = kind.has_cell();
-    let gw = kind.gates() * hidden;
-    // W_hh as a view of a contiguous copy of W_hhᵀ `[H, G·H]`: the per-step GEMM then reads
-    // its right operand row-major, which the GEMM kernel handles 1.75× faster than W_hh's own
-    // transposed layout (B = 32, H = 256: 156 vs 275 µs per step on the 2-core machine).
-    let w = Tensor::from_vec(a.w_hh.t().to_vec(), &[hidden, gw]).t();
-    let b = a.b_hh.map(Tensor::detach);
+    // A contiguous copy of W_hhᵀ `[H, G·H]`: the per-step GEMM then reads its right operand
+    // row-major, which the GEMM kernel handles 1.75× faster than W_hh's own transposed layout
+    // (B = 32, H = 256: 156 vs 275 µs per step on the 2-core machine).
+    let wt = a.w_hh.t().to_vec();
+    let bias = a.b_hh.map(Tensor::to_vec);
     let bh = batch * hidden;
-    let per_saved = kind.saved() * bh;
+    let per_saved = kind.saved() * hidden;
     let mut hs = vec![0.0f32; t_len * bh];
     let mut cs = vec![0.0f32; if lstm { t_len * bh } else { 0 }];
-    let mut saved = vec![0.0f32; t_len * per_saved];
+    let mut saved = vec![0.0f32; t_len * batch * per_saved];
     let h0v = a.h0.to_vec();
     let c0v = a.c0.map(Tensor::to_vec).unwrap_or_default();
-    let mut hp = h0v.clone();
-    let mut cp = c0v.clone();
+    let parts = chunks(batch, parts);
+    let h_parts = split_steps(&mut hs, t_len, batch, hidden, &parts);
+    let c_parts = split_steps(&mut cs, t_len, batch, if lstm { hidden } else { 0 }, &parts);
+    let s_parts = split_steps(&mut saved, t_len, batch, per_saved, &parts);
     a.xproj.with_data(|xp| {
-        for s in 0..t_len {
-            let t = d.order(s);
-            let gh = Tensor::from_vec(hp.clone(), &[batch, hidden]).linear(&w, b.as_ref());
-            gh.with_data(|ghd| {
-                step_forward(
-                    kind,
-                    hidden,
-                    StepIn {
-                        gx: &xp[t * batch * gw..(t + 1) * batch * gw],
-                        gh: ghd,
-                        h_prev: &hp,
-                        c_prev: &cp,
-                    },
-                    &mut hs[t * bh..(t + 1) * bh],
-                    if lstm {
-                        &mut cs[t * bh..(t + 1) * bh]
-                    } else {
-                        &mut []
-                    },
-                    &mut saved[t * per_saved..(t + 1) * per_saved],
-                );
-            });
-            hp.copy_from_slice(&hs[t * bh..(t + 1) * bh]);
-            if lstm {
-                cp.copy_from_slice(&cs[t * bh..(t + 1) * bh]);
-            }
-        }
+        let sweep = ForwardSweep {
+            d,
+            xp,
+            wt: &wt,
+            bias: bias.as_deref(),
+            h0: &h0v,
+            c0: &c0v,
+        };
+        let tasks: Vec<_> = parts
+            .iter()
+            .zip(h_parts)
+            .zip(c_parts)
+            .zip(s_parts)
+            .map(|(((c, h), cc), s)| (c, h, cc, s))
+            .collect();
+        tasks
+            .into_par_iter()
+            .for_each(|(c, h, cc, s)| sweep.run(c, h, cc, s));
     });
     hs.extend_from_slice(&cs);
     Forward {
@@ -196,6 +270,84 @@ fn compute(a: &ScanArgs<'_>, d: Dims) -> Forward {
         saved,
         h0: h0v,
         c0: c0v,
+    }
+}
+
+/// What every chunk of the forward sweep reads.
+struct ForwardSweep<'a> {
+    d: Dims,
+    /// The input projections `[T, B, G·H]`.
+    xp: &'a [f32],
+    /// W_hhᵀ `[H, G·H]`, row-major.
+    wt: &'a [f32],
+    bias: Option<&'a [f32]>,
+    h0: &'a [f32],
+    c0: &'a [f32],
+}
+
+impl ForwardSweep<'_> {
+    /// One chunk's whole sweep, writing its rows of h_t, c_t and the saved activations.
+    fn run(
+        &self,
+        chunk: &Chunk,
+        mut hs: Vec<&mut [f32]>,
+        mut cs: Vec<&mut [f32]>,
+        mut saved: Vec<&mut [f32]>,
+    ) {
+        let Dims {
+            kind,
+            t_len,
+            batch,
+            hidden,
+            ..
+        } = self.d;
+        let lstm = kind.has_cell();
+        let gw = kind.gates() * hidden;
+        let rows = chunk.rows.len();
+        let mut gh = vec![0.0f32; rows * gw];
+        let mut hp = self.h0[chunk.of(hidden)].to_vec();
+        let mut cp = if lstm {
+            self.c0[chunk.of(hidden)].to_vec()
+        } else {
+            Vec::new()
+        };
+        for s in 0..t_len {
+            let t = self.d.order(s);
+            // gh = b_hh + h_{t−1}·W_hhᵀ: the bias rows first, then the product added to them
+            // (the order `linear` uses, so results match the per-layer op bit for bit).
+            if let Some(b) = self.bias {
+                for row in gh.chunks_exact_mut(gw) {
+                    row.copy_from_slice(b);
+                }
+            }
+            gemm_into(
+                &mut gh,
+                rows,
+                gw,
+                hidden,
+                MatRef::row_major(&hp, hidden),
+                MatRef::row_major(self.wt, gw),
+                self.bias.is_some(),
+                1,
+            );
+            step_forward(
+                kind,
+                hidden,
+                StepIn {
+                    gx: &self.xp[chunk.at(t, batch, gw)],
+                    gh: &gh,
+                    h_prev: &hp,
+                    c_prev: &cp,
+                },
+                &mut *hs[t],
+                &mut *cs[t],
+                &mut *saved[t],
+            );
+            hp.copy_from_slice(&*hs[t]);
+            if lstm {
+                cp.copy_from_slice(&*cs[t]);
+            }
+        }
     }
 }
 
@@ -314,8 +466,9 @@ fn previous_states(d: Dims, y: &Tensor, h0: &[f32]) -> Tensor {
 
 type BpttGrads = (Vec<f32>, Option<Vec<f32>>, Vec<f32>, Vec<f32>);
 
-/// The reverse sweep: per step the gate kernel's backward and one GEMM (∂L/∂gh_t)·W_hh.
-/// Returns ∂L/∂gx `[T, B, G·H]`, ∂L/∂gh (GRU only), ∂L/∂h0 and ∂L/∂c0.
+/// The reverse sweep, one task per chunk of batch rows (see [`Chunk`]): per step the gate
+/// kernel's backward and one GEMM (∂L/∂gh_t)·W_hh. Returns ∂L/∂gx `[T, B, G·H]`, ∂L/∂gh (GRU
+/// only), ∂L/∂h0 and ∂L/∂c0.
 fn backward_through_time(
     d: Dims,
     dy: &[f32],
@@ -325,74 +478,163 @@ fn backward_through_time(
     c0: &[f32],
     w: &Tensor,
 ) -> BpttGrads {
+    backward_chunked(d, dy, y, saved, h0, c0, w, rayon::current_num_threads())
+}
+
+fn backward_chunked(
+    d: Dims,
+    dy: &[f32],
+    y: &[f32],
+    saved: &[f32],
+    h0: &[f32],
+    c0: &[f32],
+    w: &Tensor,
+    parts: usize,
+) -> BpttGrads {
     let (kind, hidden) = (d.kind, d.hidden);
     let bh = d.batch * hidden;
     let gw = kind.gates() * hidden;
-    let per_saved = kind.saved() * bh;
-    let lstm = kind.has_cell();
     let gru = kind == CellKind::Gru;
     let (hs, cs) = y.split_at(d.t_len * bh);
     let (dys_h, dys_c) = dy.split_at(d.t_len * bh);
     let mut dgx = vec![0.0f32; d.t_len * d.batch * gw];
     let mut dgh = vec![0.0f32; if gru { dgx.len() } else { 0 }];
-    let mut dh_next = vec![0.0f32; bh];
-    let mut dc = vec![0.0f32; if lstm { bh } else { 0 }];
-    let mut dh = vec![0.0f32; bh];
-    let mut dh_direct = vec![0.0f32; if gru { bh } else { 0 }];
-    for s in (0..d.t_len).rev() {
-        let t = d.order(s);
-        let cur = t * bh..(t + 1) * bh;
-        let (h_prev, c_prev) = if s == 0 {
-            (h0, c0)
-        } else {
-            let p = d.order(s - 1) * bh..(d.order(s - 1) + 1) * bh;
-            (&hs[p.clone()], if lstm { &cs[p] } else { &[][..] })
-        };
-        for ((a, &b), &c) in dh.iter_mut().zip(&dys_h[cur.clone()]).zip(&dh_next) {
-            *a = b + c;
-        }
-        flush_tiny(&mut dh);
-        if lstm {
-            for (a, &b) in dc.iter_mut().zip(&dys_c[cur.clone()]) {
-                *a += b;
-            }
-            flush_tiny(&mut dc);
-        }
-        let grange = t * d.batch * gw..(t + 1) * d.batch * gw;
-        step_backward(
-            kind,
-            hidden,
-            StepGrad {
-                dh: &dh,
-                h: &hs[cur.clone()],
-                c: if lstm { &cs[cur] } else { &[] },
-                h_prev,
-                c_prev,
-                saved: &saved[t * per_saved..(t + 1) * per_saved],
-            },
-            &mut dc,
-            &mut dgx[grange.clone()],
-            if gru {
-                &mut dgh[grange.clone()]
+    let parts = chunks(d.batch, parts);
+    let gx_parts = split_steps(&mut dgx, d.t_len, d.batch, gw, &parts);
+    let gh_parts = split_steps(&mut dgh, d.t_len, d.batch, if gru { gw } else { 0 }, &parts);
+    // W_hh `[G·H, H]`, contiguous: the right operand of every step's (∂L/∂gh_t)·W_hh.
+    let wv = w.to_vec();
+    let sweep = BackwardSweep {
+        d,
+        dys_h,
+        dys_c,
+        hs,
+        cs,
+        saved,
+        h0,
+        c0,
+        w: &wv,
+    };
+    let tasks: Vec<_> = parts.iter().zip(gx_parts).zip(gh_parts).collect();
+    let states: Vec<(Vec<f32>, Vec<f32>)> = tasks
+        .into_par_iter()
+        .map(|((c, gx), gh)| sweep.run(c, gx, gh))
+        .collect();
+    // The chunks are consecutive rows, so ∂L/∂h0 and ∂L/∂c0 are their parts in order.
+    let (dh0, dc0) =
+        states
+            .into_iter()
+            .fold((Vec::new(), Vec::new()), |(mut h, mut c), (ph, pc)| {
+                h.extend(ph);
+                c.extend(pc);
+                (h, c)
+            });
+    (dgx, gru.then_some(dgh), dh0, dc0)
+}
+
+/// What every chunk of the reverse sweep reads: the output gradient and output (h then c),
+/// the saved activations, the initial state and W_hh.
+struct BackwardSweep<'a> {
+    d: Dims,
+    dys_h: &'a [f32],
+    dys_c: &'a [f32],
+    hs: &'a [f32],
+    cs: &'a [f32],
+    saved: &'a [f32],
+    h0: &'a [f32],
+    c0: &'a [f32],
+    /// W_hh `[G·H, H]`, row-major.
+    w: &'a [f32],
+}
+
+impl BackwardSweep<'_> {
+    /// One chunk's reverse sweep: writes its rows of ∂L/∂gx (and ∂L/∂gh) and returns its rows
+    /// of ∂L/∂h0 and ∂L/∂c0.
+    fn run(
+        &self,
+        chunk: &Chunk,
+        mut dgx: Vec<&mut [f32]>,
+        mut dgh: Vec<&mut [f32]>,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let d = self.d;
+        let (kind, hidden, batch) = (d.kind, d.hidden, d.batch);
+        let gw = kind.gates() * hidden;
+        let per_saved = kind.saved() * hidden;
+        let lstm = kind.has_cell();
+        let gru = kind == CellKind::Gru;
+        let rows = chunk.rows.len();
+        let mut dh_next = vec![0.0f32; rows * hidden];
+        let mut dc = vec![0.0f32; if lstm { rows * hidden } else { 0 }];
+        let mut dh = vec![0.0f32; rows * hidden];
+        let mut dh_direct = vec![0.0f32; if gru { rows * hidden } else { 0 }];
+        for s in (0..d.t_len).rev() {
+            let t = d.order(s);
+            let cur = chunk.at(t, batch, hidden);
+            let (h_prev, c_prev) = if s == 0 {
+                (
+                    &self.h0[chunk.of(hidden)],
+                    if lstm {
+                        &self.c0[chunk.of(hidden)]
+                    } else {
+                        &[][..]
+                    },
+                )
             } else {
-                &mut []
-            },
-            &mut dh_direct,
-        );
-        flush_tiny(&mut dgx[grange.clone()]);
-        if gru {
-            flush_tiny(&mut dgh[grange.clone()]);
-        }
-        let g_t = if gru { &dgh[grange] } else { &dgx[grange] };
-        let through_w = Tensor::from_vec(g_t.to_vec(), &[d.batch, gw]).matmul(w);
-        through_w.with_data(|tw| dh_next.copy_from_slice(tw));
-        if gru {
-            for (a, &b) in dh_next.iter_mut().zip(&dh_direct) {
-                *a += b;
+                let p = chunk.at(d.order(s - 1), batch, hidden);
+                (
+                    &self.hs[p.clone()],
+                    if lstm { &self.cs[p] } else { &[][..] },
+                )
+            };
+            for ((a, &b), &c) in dh.iter_mut().zip(&self.dys_h[cur.clone()]).zip(&dh_next) {
+                *a = b + c;
+            }
+            flush_tiny(&mut dh);
+            if lstm {
+                for (a, &b) in dc.iter_mut().zip(&self.dys_c[cur.clone()]) {
+                    *a += b;
+                }
+                flush_tiny(&mut dc);
+            }
+            step_backward(
+                kind,
+                hidden,
+                StepGrad {
+                    dh: &dh,
+                    h: &self.hs[cur.clone()],
+                    c: if lstm { &self.cs[cur] } else { &[] },
+                    h_prev,
+                    c_prev,
+                    saved: &self.saved[chunk.at(t, batch, per_saved)],
+                },
+                &mut dc,
+                &mut *dgx[t],
+                &mut *dgh[t],
+                &mut dh_direct,
+            );
+            flush_tiny(&mut *dgx[t]);
+            if gru {
+                flush_tiny(&mut *dgh[t]);
+            }
+            let g_t: &[f32] = if gru { &*dgh[t] } else { &*dgx[t] };
+            gemm_into(
+                &mut dh_next,
+                rows,
+                hidden,
+                gw,
+                MatRef::row_major(g_t, gw),
+                MatRef::row_major(self.w, hidden),
+                false,
+                1,
+            );
+            if gru {
+                for (a, &b) in dh_next.iter_mut().zip(&dh_direct) {
+                    *a += b;
+                }
             }
         }
+        (dh_next, dc)
     }
-    (dgx, gru.then_some(dgh), dh_next, dc)
 }
 
 /// Magnitude below which a gradient in the reverse sweep is set to 0.
@@ -408,6 +650,96 @@ fn flush_tiny(v: &mut [f32]) {
     for x in v.iter_mut() {
         if x.abs() < FLUSH_BELOW {
             *x = 0.0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng, rngs::StdRng};
+
+    fn random(rng: &mut StdRng, shape: &[usize]) -> Tensor {
+        let n = shape.iter().product();
+        Tensor::from_vec((0..n).map(|_| rng.random_range(-1.0..1.0)).collect(), shape)
+    }
+
+    /// Splitting the batch into chunks changes who computes a row, never how: forward values
+    /// and every gradient are bit-identical for 1, 2 and 3 chunks, for all four kinds and both
+    /// directions; at 13 rows (uneven chunks) and at the char-LM's size (32 rows, H = 256,
+    /// where the GEMM kernel's cache blocking is in play).
+    #[test]
+    fn chunked_scan_is_bit_identical_to_one_chunk() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let small = [
+            CellKind::RnnTanh,
+            CellKind::RnnRelu,
+            CellKind::Lstm,
+            CellKind::Gru,
+        ]
+        .map(|k| (k, 7, 13, 9));
+        let large = [(CellKind::Lstm, 3, 32, 256), (CellKind::Gru, 2, 32, 256)];
+        for (kind, t_len, batch, hidden) in small.into_iter().chain(large) {
+            for reverse in [false, true] {
+                let gw = kind.gates() * hidden;
+                let xproj = random(&mut rng, &[t_len, batch, gw]);
+                let w_hh = random(&mut rng, &[gw, hidden]);
+                let b_hh = random(&mut rng, &[gw]);
+                let h0 = random(&mut rng, &[batch, hidden]);
+                let c0 = random(&mut rng, &[batch, hidden]);
+                let a = ScanArgs {
+                    kind,
+                    xproj: &xproj,
+                    w_hh: &w_hh,
+                    b_hh: Some(&b_hh),
+                    h0: &h0,
+                    c0: kind.has_cell().then_some(&c0),
+                    reverse,
+                };
+                let d = check(&a);
+                let one = compute_chunked(&a, d, 1);
+                let dy: Vec<f32> = (0..one.y.len())
+                    .map(|_| rng.random_range(-1.0..1.0))
+                    .collect();
+                let back = |parts| {
+                    backward_chunked(d, &dy, &one.y, &one.saved, &one.h0, &one.c0, &w_hh, parts)
+                };
+                let b1 = back(1);
+                for parts in [2, 3] {
+                    let many = compute_chunked(&a, d, parts);
+                    assert_eq!(chunks(batch, parts).len(), parts);
+                    let same = |x: &[f32], y: &[f32]| {
+                        x.len() == y.len()
+                            && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
+                    };
+                    assert!(same(&one.y, &many.y), "{kind:?} forward, {parts} chunks");
+                    assert!(
+                        same(&one.saved, &many.saved),
+                        "{kind:?} saved, {parts} chunks"
+                    );
+                    let bn = back(parts);
+                    assert!(same(&b1.0, &bn.0), "{kind:?} ∂gx, {parts} chunks");
+                    assert_eq!(b1.1.is_some(), bn.1.is_some());
+                    if let (Some(p), Some(q)) = (&b1.1, &bn.1) {
+                        assert!(same(p, q), "{kind:?} ∂gh, {parts} chunks");
+                    }
+                    assert!(same(&b1.2, &bn.2), "{kind:?} ∂h0, {parts} chunks");
+                    assert!(same(&b1.3, &bn.3), "{kind:?} ∂c0, {parts} chunks");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn chunks_cover_the_batch_in_order() {
+        for batch in 0..40 {
+            for parts in 1..5 {
+                let c = chunks(batch, parts);
+                assert_eq!(c[0].rows.start, 0);
+                assert_eq!(c[c.len() - 1].rows.end, batch);
+                assert!(c.windows(2).all(|w| w[0].rows.end == w[1].rows.start));
+                assert!(c.len() == 1 || c.iter().all(|c| c.rows.len() >= MIN_CHUNK_ROWS));
+            }
         }
     }
 }

@@ -29,19 +29,66 @@ const SPLIT_MIN_FLOPS: usize = 128 * 128 * 128;
 const SPLIT_ALIGN: usize = 16;
 
 /// A strided matrix operand: base offset and (row, column) strides into a buffer.
-#[derive(Clone, Copy)]
-pub(crate) struct MatRef<'a> {
+///
+/// Element (i, j) is `data[offset + i·rs + j·cs]`; [`gemm_into`] checks that the last
+/// element it reads lies inside `data`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a> {
+    /// The buffer the view reads from.
     pub data: &'a [f32],
+    /// Index of element (0, 0).
     pub offset: usize,
+    /// Distance between rows.
     pub rs: usize,
+    /// Distance between columns.
     pub cs: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// A contiguous row-major matrix with `cols` columns, starting at `data[0]`.
+    pub fn row_major(data: &'a [f32], cols: usize) -> Self {
+        MatRef {
+            data,
+            offset: 0,
+            rs: cols,
+            cs: 1,
+        }
+    }
+
+    /// The transpose of a contiguous row-major matrix with `cols` columns: the same buffer
+    /// read with the strides swapped, no copy.
+    pub fn row_major_t(data: &'a [f32], cols: usize) -> Self {
+        MatRef {
+            data,
+            offset: 0,
+            rs: 1,
+            cs: cols,
+        }
+    }
 }
 
 /// dst\[m×n\] (contiguous, row stride `n`) = (accumulate ? dst : 0) + A\[m×k\] · B\[k×n\].
 ///
 /// `threads` > 1 splits the product into that many parts (see the module doc), each run by
-/// a single-threaded `gemm` call on rayon's pool.
-pub(crate) fn gemm_into(
+/// a single-threaded `gemm` call on rayon's pool; pass 1 from code that is already one of
+/// several parallel tasks (the recurrent scan runs one per batch chunk).
+///
+/// This is the slice-level entry for kernels outside this crate that keep their own buffers
+/// across many small products (the per-step GEMMs of a recurrence), where a [`crate::Tensor`]
+/// per product would cost an allocation and a graph check each time.
+///
+/// # Panics
+/// If `dst` holds fewer than m·n elements or an operand view reaches outside its buffer.
+///
+/// ```
+/// use gradflow_tensor::{MatRef, gemm_into};
+/// let a = [1.0, 2.0, 3.0, 4.0]; // [[1, 2], [3, 4]]
+/// let b = [1.0, 0.0, 1.0, 1.0]; // [[1, 0], [1, 1]]
+/// let mut c = [10.0; 4];
+/// gemm_into(&mut c, 2, 2, 2, MatRef::row_major(&a, 2), MatRef::row_major(&b, 2), true, 1);
+/// assert_eq!(c, [13.0, 12.0, 17.0, 14.0]);
+/// ```
+pub fn gemm_into(
     dst: &mut [f32],
     m: usize,
     n: usize,
