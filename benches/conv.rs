@@ -6,6 +6,10 @@ use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_
 use gradflow_tensor::{Conv2dParams, Tensor, no_grad};
 use rand::SeedableRng;
 
+/// mimalloc, as in every gradflow binary (see `docs/benchmarks.md`, "The allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn conv(c: &mut Criterion) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let x = Tensor::randn(&[16, 64, 56, 56], 0.0, 1.0, &mut rng);

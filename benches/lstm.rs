@@ -16,6 +16,10 @@ use gradflow_recurrent::{Lstm, RecurrentConfig};
 use gradflow_tensor::{Module, Reduction, Tensor};
 use rand::{RngExt, SeedableRng};
 
+/// mimalloc, as in every gradflow binary (see `docs/benchmarks.md`, "The allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn char_lm(c: &mut Criterion) {
     let (b, t, v) = (32, 100, 100);
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);

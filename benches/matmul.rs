@@ -5,6 +5,10 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use gradflow_tensor::{Tensor, no_grad};
 use rand::SeedableRng;
 
+/// mimalloc, as in every gradflow binary (see `docs/benchmarks.md`, "The allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn matmul(c: &mut Criterion) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let mut group = c.benchmark_group("matmul");

@@ -10,6 +10,10 @@ use gradflow::optimizers::{Optimizer, Sgd, SgdConfig};
 use gradflow::tensor::{Reduction, Tensor};
 use rand::SeedableRng;
 
+/// mimalloc, as in every gradflow binary (see `docs/benchmarks.md`, "The allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn mlp(sigmoid: bool, rng: &mut rand::rngs::StdRng) -> Sequential {
     let mut dims = vec![784];
     dims.extend([256; 19]);

@@ -8,6 +8,10 @@ use gradflow_normalization::{batch_norm, group_norm};
 use gradflow_tensor::Tensor;
 use rand::SeedableRng;
 
+/// mimalloc, as in every gradflow binary (see `docs/benchmarks.md`, "The allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// BatchNorm over all dims but 1, written with tensor ops.
 fn batch_norm_composed(x: &Tensor, g: &Tensor, b: &Tensor) -> Tensor {
     let dims: Vec<usize> = (0..x.rank()).filter(|&d| d != 1).collect();

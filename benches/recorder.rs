@@ -8,6 +8,10 @@ use gradflow::tensor::{Module, Reduction, Tensor};
 use gradflow::vanishing::model::{Activation, InitScheme, LadderNet, MlpSpec, Norm};
 use rand::SeedableRng;
 
+/// mimalloc, as in every gradflow binary (see `docs/benchmarks.md`, "The allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn recorder(c: &mut Criterion) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let spec = MlpSpec {

@@ -25,6 +25,10 @@ use gradflow_tensor::{Module, Reduction, Tensor, no_grad};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+/// mimalloc, as in every gradflow binary (see `docs/benchmarks.md`, "The allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// One training step: zero_grad, forward, loss, backward, update.
 fn train_step(net: &ResNet, opt: &mut Sgd, x: &Tensor, y: &[usize]) -> f32 {
     opt.zero_grad();

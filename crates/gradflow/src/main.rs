@@ -9,6 +9,13 @@ use gradflow::run::{ReportDir, ReportDirError, memory, progress};
 use gradflow::vanishing::report::LabReport;
 use gradflow::vanishing::{self, LabOptions};
 
+/// The binary's allocator (feature `mimalloc`, on by default): a training step frees and
+/// reallocates the same large buffers every step; glibc's malloc returns them to the kernel
+/// and faults them in again, mimalloc keeps them. See `docs/benchmarks.md`, "The allocator".
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Vanishing gradients and their cures, measured.
 ///
 /// With no subcommand, runs `vanishing` (and accepts its flags: `gradflow --steps 50`).
