@@ -87,6 +87,66 @@ impl Geometry {
     fn is_pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.p.stride == (1, 1) && self.p.padding == (0, 0)
     }
+
+    /// Whether every row of `col` is the input plane shifted by a constant: stride 1 and as
+    /// many output as input columns (a "same" convolution such as 3×3 with padding 1, every
+    /// 3×3 of a ResNet's stages but the first of a downsampling block). Output pixel
+    /// (i, j) of tap (ki, kj) then reads input pixel (i + ki·dh − ph, j + kj·dw − pw), i.e.
+    /// flat index i·W + j plus one shift, so im2col and col2im move whole blocks of rows at
+    /// once instead of one image row at a time.
+    fn is_shift(&self) -> bool {
+        self.p.stride == (1, 1) && self.ow == self.w
+    }
+
+    /// Under [`Geometry::is_shift`], the output rows `i0..i1` and columns `j0..j1` of tap
+    /// (ki, kj) that read the input (the others read padding), and the flat shift.
+    fn tap(&self, ki: usize, kj: usize) -> Tap {
+        let oy = (ki * self.p.dilation.0) as isize - self.p.padding.0 as isize;
+        let ox = (kj * self.p.dilation.1) as isize - self.p.padding.1 as isize;
+        let (i0, i1) = valid_cols(oy, 1, self.h, self.oh);
+        let (j0, j1) = valid_cols(ox, 1, self.w, self.ow);
+        Tap {
+            i0,
+            i1,
+            j0,
+            j1,
+            shift: oy * self.w as isize + ox,
+        }
+    }
+}
+
+/// One tap's valid window and shift (see [`Geometry::tap`]).
+struct Tap {
+    i0: usize,
+    i1: usize,
+    j0: usize,
+    j1: usize,
+    shift: isize,
+}
+
+impl Tap {
+    /// The contiguous span of flat output indices from the first to the last valid pixel;
+    /// `None` when the tap reads only padding.
+    fn span(&self, ow: usize) -> Option<std::ops::Range<usize>> {
+        (self.i0 < self.i1 && self.j0 < self.j1)
+            .then(|| self.i0 * ow + self.j0..(self.i1 - 1) * ow + self.j1)
+    }
+
+    /// Calls `f` on every output index inside the span that reads padding: the columns
+    /// left of `j0` and right of `j1` on the rows between the first and the last valid one.
+    /// The block move of the span wraps these around from the neighbouring row.
+    fn for_each_wrapped(&self, ow: usize, mut f: impl FnMut(usize)) {
+        for i in self.i0..self.i1 {
+            let first = if i == self.i0 { self.j0 } else { 0 };
+            for j in first..self.j0 {
+                f(i * ow + j);
+            }
+            let last = if i + 1 == self.i1 { self.j1 } else { ow };
+            for j in self.j1..last {
+                f(i * ow + j);
+            }
+        }
+    }
 }
 
 /// Output length of one spatial dimension, or `None` when the kernel does not fit or the
@@ -126,6 +186,10 @@ fn valid_cols(off: isize, sw: usize, w: usize, ow: usize) -> (usize, usize) {
 
 /// Fill `col` (`[C/G·KH·KW, OH·OW]`) from one sample's group `x` (`[C/G, H, W]`).
 fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
+    if g.is_shift() {
+        im2col_shift(x, g, col);
+        return;
+    }
     let (sh, sw) = g.p.stride;
     let (ph, pw) = g.p.padding;
     let (dh, dw) = g.p.dilation;
@@ -162,8 +226,65 @@ fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
     }
 }
 
+/// im2col under [`Geometry::is_shift`]: per channel and tap, one block copy of the input
+/// shifted, zeros for the padded rows, and a zero over each element the copy wrapped around.
+fn im2col_shift(x: &[f32], g: &Geometry, col: &mut [f32]) {
+    let (hw, ohw, ow) = (g.h * g.w, g.ohw(), g.ow);
+    for c in 0..g.cg() {
+        let plane = &x[c * hw..(c + 1) * hw];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = (c * g.kh + ki) * g.kw + kj;
+                let dst = &mut col[row * ohw..(row + 1) * ohw];
+                let tap = g.tap(ki, kj);
+                let Some(span) = tap.span(ow) else {
+                    dst.fill(0.0);
+                    continue;
+                };
+                dst[..span.start].fill(0.0);
+                dst[span.end..].fill(0.0);
+                // In bounds: the span's first element reads input pixel (i0 + oy, j0 + ox)
+                // and its last (i1 − 1 + oy, j1 − 1 + ox), both inside the plane.
+                let s0 = (span.start as isize + tap.shift) as usize;
+                dst[span.clone()].copy_from_slice(&plane[s0..s0 + span.len()]);
+                tap.for_each_wrapped(ow, |k| dst[k] = 0.0);
+            }
+        }
+    }
+}
+
+/// col2im under [`Geometry::is_shift`]: the wrapped elements of each tap's span are zeroed
+/// in `col` (they read padding, so carry no gradient), then the span is added to the input
+/// gradient in one contiguous, vectorized pass.
+fn col2im_shift(col: &mut [f32], g: &Geometry, dx: &mut [f32]) {
+    let (hw, ohw, ow) = (g.h * g.w, g.ohw(), g.ow);
+    for c in 0..g.cg() {
+        let plane = &mut dx[c * hw..(c + 1) * hw];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = (c * g.kh + ki) * g.kw + kj;
+                let src = &mut col[row * ohw..(row + 1) * ohw];
+                let tap = g.tap(ki, kj);
+                let Some(span) = tap.span(ow) else {
+                    continue;
+                };
+                tap.for_each_wrapped(ow, |k| src[k] = 0.0);
+                let s0 = (span.start as isize + tap.shift) as usize;
+                for (d, &v) in plane[s0..s0 + span.len()].iter_mut().zip(&src[span]) {
+                    *d += v;
+                }
+            }
+        }
+    }
+}
+
 /// Add `col` (`[C/G·KH·KW, OH·OW]`) back into one sample's group gradient `dx` (`[C/G, H, W]`).
-fn col2im(col: &[f32], g: &Geometry, dx: &mut [f32]) {
+/// `col` is scratch: the shifted path zeroes its padding entries.
+fn col2im(col: &mut [f32], g: &Geometry, dx: &mut [f32]) {
+    if g.is_shift() {
+        col2im_shift(col, g, dx);
+        return;
+    }
     let (sh, sw) = g.p.stride;
     let (ph, pw) = g.p.padding;
     let (dh, dw) = g.p.dilation;
@@ -340,7 +461,7 @@ fn conv_backward(
                 } else {
                     acc.dcol.resize(ckk * ohw, 0.0);
                     gemm_into(&mut acc.dcol, ckk, ohw, og, w_t, dyref, false, threads);
-                    col2im(&acc.dcol, g, dxg);
+                    col2im(&mut acc.dcol, g, dxg);
                 }
             }
         }
@@ -612,6 +733,83 @@ mod tests {
             let want = naive(&x, &w, p);
             for (a, b) in got.iter().zip(&want) {
                 assert!((a - b).abs() < 1e-4, "{p:?}: {a} vs {b}");
+            }
+        }
+    }
+
+    /// The shifted im2col/col2im path (stride 1, output as wide as the input), forward
+    /// against the definition and backward against the gradient of the definition's sum of
+    /// squares, including taps that read only padding (width 1) and dilation.
+    #[test]
+    fn shifted_path_matches_definition() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let cases = [
+            ([2, 3, 6, 5], [4, 3, 3, 3], Conv2dParams::new(1, 1, 1)),
+            ([1, 2, 7, 6], [3, 2, 3, 3], Conv2dParams::new(1, 2, 2)),
+            ([2, 2, 4, 1], [2, 2, 3, 3], Conv2dParams::new(1, 1, 1)),
+            (
+                [1, 4, 5, 6],
+                [2, 2, 3, 2],
+                Conv2dParams {
+                    stride: (1, 1),
+                    padding: (0, 1),
+                    dilation: (1, 2),
+                    groups: 2,
+                },
+            ),
+        ];
+        for (xs, ws, p) in cases {
+            let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng).requires_grad_();
+            let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng).requires_grad_();
+            let y = x.conv2d(&w, None, p);
+            // The shifted path's condition: stride 1 and an output as wide as the input.
+            assert!(p.stride == (1, 1) && y.shape()[3] == xs[3], "{p:?}");
+            let want = naive(&x, &w, p);
+            let got = y.to_vec();
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-4, "{p:?}: {a} vs {b}");
+            }
+            // d(Σ y²)/dx (every fifth element) and d(Σ y²)/dW (all) against central
+            // differences of the definition.
+            y.powf(2.0).sum_all().backward();
+            let (gx, gw) = (
+                x.grad().expect("x grad").to_vec(),
+                w.grad().expect("w grad").to_vec(),
+            );
+            let loss = |xv: &[f32], wv: &[f32]| -> f64 {
+                let xt = Tensor::from_vec(xv.to_vec(), &xs);
+                let wt = Tensor::from_vec(wv.to_vec(), &ws);
+                naive(&xt, &wt, p)
+                    .iter()
+                    .map(|&v| f64::from(v) * f64::from(v))
+                    .sum()
+            };
+            let (xv, wv) = (x.to_vec(), w.to_vec());
+            let eps = 1e-2f32;
+            for i in (0..xv.len()).step_by(5) {
+                let (mut a, mut b) = (xv.clone(), xv.clone());
+                a[i] += eps;
+                b[i] -= eps;
+                let fd = (loss(&a, &wv) - loss(&b, &wv)) / (2.0 * f64::from(eps));
+                // Σ y² is quadratic in x: the central difference is exact up to float
+                // rounding of the sums (|y| ≲ 10, ~100 terms).
+                assert!(
+                    (fd - f64::from(gx[i])).abs() < 2e-2 * (1.0 + fd.abs()),
+                    "{p:?} dx[{i}]: {fd} vs {}",
+                    gx[i]
+                );
+            }
+            for i in 0..wv.len() {
+                let (mut a, mut b) = (wv.clone(), wv.clone());
+                a[i] += eps;
+                b[i] -= eps;
+                let fd = (loss(&xv, &a) - loss(&xv, &b)) / (2.0 * f64::from(eps));
+                assert!(
+                    (fd - f64::from(gw[i])).abs() < 2e-2 * (1.0 + fd.abs()),
+                    "{p:?} dW[{i}]: {fd} vs {}",
+                    gw[i]
+                );
             }
         }
     }
