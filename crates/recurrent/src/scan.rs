@@ -231,18 +231,19 @@ fn compute_chunked(a: &ScanArgs<'_>, d: Dims, parts: usize) -> Forward {
     // A contiguous copy of W_hhᵀ `[H, G·H]`: the per-step GEMM then reads its right operand
     // row-major, which the GEMM kernel handles 1.75× faster than W_hh's own transposed layout
     // (B = 32, H = 256: 156 vs 275 µs per step on the 2-core machine).
-    let wt = a.w_hh.t().to_vec();
+    let wt = transpose(&a.w_hh.to_vec(), kind.gates() * hidden, hidden);
     let bias = a.b_hh.map(Tensor::to_vec);
     let bh = batch * hidden;
     let per_saved = kind.saved() * hidden;
-    let mut hs = vec![0.0f32; t_len * bh];
-    let mut cs = vec![0.0f32; if lstm { t_len * bh } else { 0 }];
+    // h of every step, then (LSTM) c of every step: the layout of the op's output.
+    let mut y = vec![0.0f32; if lstm { 2 } else { 1 } * t_len * bh];
+    let (hs, cs) = y.split_at_mut(t_len * bh);
     let mut saved = vec![0.0f32; t_len * batch * per_saved];
     let h0v = a.h0.to_vec();
     let c0v = a.c0.map(Tensor::to_vec).unwrap_or_default();
     let parts = chunks(batch, parts);
-    let h_parts = split_steps(&mut hs, t_len, batch, hidden, &parts);
-    let c_parts = split_steps(&mut cs, t_len, batch, if lstm { hidden } else { 0 }, &parts);
+    let h_parts = split_steps(hs, t_len, batch, hidden, &parts);
+    let c_parts = split_steps(cs, t_len, batch, if lstm { hidden } else { 0 }, &parts);
     let s_parts = split_steps(&mut saved, t_len, batch, per_saved, &parts);
     a.xproj.with_data(|xp| {
         let sweep = ForwardSweep {
@@ -264,9 +265,8 @@ fn compute_chunked(a: &ScanArgs<'_>, d: Dims, parts: usize) -> Forward {
             .into_par_iter()
             .for_each(|(c, h, cc, s)| sweep.run(c, h, cc, s));
     });
-    hs.extend_from_slice(&cs);
     Forward {
-        y: hs,
+        y,
         saved,
         h0: h0v,
         c0: c0v,
@@ -392,6 +392,11 @@ fn finish(a: ScanArgs<'_>, dims: Dims, f: Forward) -> Recurrence {
             ctx.output()
                 .with_data(|y| backward_through_time(dims, dy, y, &saved, &h0v, &c0v, &w))
         });
+        let dw = ctx.needs_grad(1).then(|| {
+            let g = dgh.as_deref().unwrap_or(&dgx);
+            let dw = ctx.output().with_data(|y| weight_grad(dims, g, y, &h0v));
+            Tensor::from_vec(dw, &[gw, hidden])
+        });
         let gx_grad = Tensor::from_vec(dgx, &[t_len, batch, gw]);
         let g_rows = match dgh {
             Some(dgh) => Tensor::from_vec(dgh, &[t_len * batch, gw]),
@@ -399,10 +404,7 @@ fn finish(a: ScanArgs<'_>, dims: Dims, f: Forward) -> Recurrence {
             None => gx_grad.reshape(&[t_len * batch, gw]),
         };
         let mut grads = vec![Some(gx_grad)];
-        grads.push(ctx.needs_grad(1).then(|| {
-            let prev = previous_states(dims, ctx.output(), &h0v);
-            g_rows.t().matmul(&prev)
-        }));
+        grads.push(dw);
         grads.push(Some(Tensor::from_vec(dh0, &[batch, hidden])));
         if lstm {
             grads.push(Some(Tensor::from_vec(dc0, &[batch, hidden])));
@@ -445,23 +447,69 @@ impl Dims {
     }
 }
 
-/// H_prev `[T·B, H]`: row block t holds h_{t−1} of that step (h0 for the first processed step).
-fn previous_states(d: Dims, y: &Tensor, h0: &[f32]) -> Tensor {
-    let bh = d.batch * d.hidden;
-    let mut prev = vec![0.0f32; d.t_len * bh];
-    y.with_data(|y| {
-        for s in 0..d.t_len {
-            let t = d.order(s);
-            let src = if s == 0 {
-                h0
-            } else {
-                let p = d.order(s - 1);
-                &y[p * bh..(p + 1) * bh]
-            };
-            prev[t * bh..(t + 1) * bh].copy_from_slice(src);
+/// ∂L/∂W_hh = Σ_t (∂L/∂gh_t)ᵀ·h_{t−1} `[G·H, H]`, read straight from the sweep's output
+/// `y` (h of every step first) instead of a copy of the previous states: the first
+/// processed step pairs with h0; for a forward scan steps 1..T pair with the outputs of steps
+/// 0..T−1, one GEMM over (T−1)·B rows (for a reverse scan, steps 0..T−1 with outputs 1..T).
+fn weight_grad(d: Dims, g: &[f32], y: &[f32], h0: &[f32]) -> Vec<f32> {
+    let (batch, hidden) = (d.batch, d.hidden);
+    let gw = d.kind.gates() * hidden;
+    let threads = rayon::current_num_threads();
+    // Gᵀ restricted to the rows of steps from `step` on: `[G·H, rows]`.
+    let g_t = |step: usize| MatRef {
+        data: g,
+        offset: step * batch * gw,
+        rs: 1,
+        cs: gw,
+    };
+    let mut dw = vec![0.0f32; gw * hidden];
+    let first = d.order(0);
+    gemm_into(
+        &mut dw,
+        gw,
+        hidden,
+        batch,
+        g_t(first),
+        MatRef::row_major(h0, hidden),
+        false,
+        threads,
+    );
+    if d.t_len > 1 {
+        let (g_step, y_step) = if d.reverse { (0, 1) } else { (1, 0) };
+        gemm_into(
+            &mut dw,
+            gw,
+            hidden,
+            (d.t_len - 1) * batch,
+            g_t(g_step),
+            MatRef {
+                data: y,
+                offset: y_step * batch * hidden,
+                rs: hidden,
+                cs: 1,
+            },
+            true,
+            threads,
+        );
+    }
+    dw
+}
+
+/// The transpose of a row-major `[rows, cols]` matrix, in 32×32 tiles so that both the reads
+/// and the writes stay within a few cache lines per tile.
+fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const TILE: usize = 32;
+    let mut t = vec![0.0f32; rows * cols];
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    t[c * rows + r] = m[r * cols + c];
+                }
+            }
         }
-    });
-    Tensor::from_vec(prev, &[d.t_len * d.batch, d.hidden])
+    }
+    t
 }
 
 type BpttGrads = (Vec<f32>, Option<Vec<f32>>, Vec<f32>, Vec<f32>);
