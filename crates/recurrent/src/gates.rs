@@ -115,21 +115,13 @@ pub(crate) fn step_forward(
                 });
             }
             CellKind::Gru => {
-                let hp = &inp.h_prev[j * hd..(j + 1) * hd];
-                let [xr, xz, xn] = blocks::<3>(gx, hd);
-                let [hr, hz, hn] = blocks::<3>(gh, hd);
-                let [sr, sz, sn, sh] =
-                    blocks_mut::<4>(&mut saved[j * 4 * hd..(j + 1) * 4 * hd], hd);
-                for k in 0..hd {
-                    let r = sigmoid(xr[k] + hr[k]);
-                    let z = sigmoid(xz[k] + hz[k]);
-                    let n = tanh(xn[k] + r * hn[k]);
-                    out[k] = (1.0 - z) * n + z * hp[k];
-                    sr[k] = r;
-                    sz[k] = z;
-                    sn[k] = n;
-                    sh[k] = hn[k];
-                }
+                simd_dispatch(GruForward {
+                    x: blocks::<3>(gx, hd),
+                    h: blocks::<3>(gh, hd),
+                    h_prev: &inp.h_prev[j * hd..(j + 1) * hd],
+                    out,
+                    saved: blocks_mut::<4>(&mut saved[j * 4 * hd..(j + 1) * 4 * hd], hd),
+                });
             }
         }
     }
@@ -212,26 +204,14 @@ pub(crate) fn step_backward(
                 });
             }
             CellKind::Gru => {
-                let hp = &g.h_prev[j * hd..(j + 1) * hd];
-                let [sr, sz, sn, sh] = blocks::<4>(&g.saved[j * 4 * hd..(j + 1) * 4 * hd], hd);
-                let [dxr, dxz, dxn] = blocks_mut::<3>(dx, hd);
-                let [dhr, dhz, dhn] = blocks_mut::<3>(&mut dgh[j * gw..(j + 1) * gw], hd);
-                let dd = &mut dh_direct[j * hd..(j + 1) * hd];
-                for k in 0..hd {
-                    let (r, z, n, hn) = (sr[k], sz[k], sn[k], sh[k]);
-                    let dn = dh[k] * (1.0 - z);
-                    let dz = dh[k] * (hp[k] - n);
-                    dd[k] = dh[k] * z;
-                    let dan = dn * (1.0 - n * n);
-                    let dar = dan * hn * r * (1.0 - r);
-                    let daz = dz * z * (1.0 - z);
-                    dxr[k] = dar;
-                    dxz[k] = daz;
-                    dxn[k] = dan;
-                    dhr[k] = dar;
-                    dhz[k] = daz;
-                    dhn[k] = dan * r;
-                }
+                simd_dispatch(GruBackward {
+                    dh,
+                    h_prev: &g.h_prev[j * hd..(j + 1) * hd],
+                    saved: blocks::<4>(&g.saved[j * 4 * hd..(j + 1) * 4 * hd], hd),
+                    dx: blocks_mut::<3>(dx, hd),
+                    dgh: blocks_mut::<3>(&mut dgh[j * gw..(j + 1) * gw], hd),
+                    dh_direct: &mut dh_direct[j * hd..(j + 1) * hd],
+                });
             }
         }
     }
@@ -417,6 +397,161 @@ impl Vectorized for LstmBackward<'_> {
     }
 }
 
+/// One GRU unit forward: (h_t, [r, z, n, W_hn·h + b_hn]) from the pre-activations and
+/// h_{t−1}.
+#[inline(always)]
+fn gru_unit(x: [f32; 3], h: [f32; 3], hp: f32) -> (f32, [f32; 4]) {
+    let r = sigmoid(x[0] + h[0]);
+    let z = sigmoid(x[1] + h[1]);
+    let n = tanh(x[2] + r * h[2]);
+    ((1.0 - z) * n + z * hp, [r, z, n, h[2]])
+}
+
+/// One row of the GRU forward, in blocks of [`LANES`] units like [`LstmForward`].
+struct GruForward<'a> {
+    x: [&'a [f32]; 3],
+    h: [&'a [f32]; 3],
+    h_prev: &'a [f32],
+    out: &'a mut [f32],
+    saved: [&'a mut [f32]; 4],
+}
+
+impl Vectorized for GruForward<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let GruForward {
+            x,
+            h,
+            h_prev,
+            out,
+            mut saved,
+        } = self;
+        let hd = h_prev.len();
+        let nb = hd / LANES;
+        {
+            let xb = x.map(|s| s.as_chunks::<LANES>().0);
+            let hb = h.map(|s| s.as_chunks::<LANES>().0);
+            let (hpb, _) = h_prev.as_chunks::<LANES>();
+            let (ob, _) = out.as_chunks_mut::<LANES>();
+            let sb = saved.each_mut().map(|s| s.as_chunks_mut::<LANES>().0);
+            for b in 0..nb {
+                let mut hv = [0.0f32; LANES];
+                let mut keep = [[0.0f32; LANES]; 4];
+                for l in 0..LANES {
+                    let (hh, s) = gru_unit(
+                        [xb[0][b][l], xb[1][b][l], xb[2][b][l]],
+                        [hb[0][b][l], hb[1][b][l], hb[2][b][l]],
+                        hpb[b][l],
+                    );
+                    hv[l] = hh;
+                    for q in 0..4 {
+                        keep[q][l] = s[q];
+                    }
+                }
+                ob[b] = hv;
+                for q in 0..4 {
+                    sb[q][b] = keep[q];
+                }
+            }
+        }
+        for k in nb * LANES..hd {
+            let (hh, s) = gru_unit(
+                [x[0][k], x[1][k], x[2][k]],
+                [h[0][k], h[1][k], h[2][k]],
+                h_prev[k],
+            );
+            out[k] = hh;
+            for q in 0..4 {
+                saved[q][k] = s[q];
+            }
+        }
+    }
+}
+
+/// One GRU unit backward, from ∂L/∂h_t, h_{t−1} and the saved [r, z, n, gh_n]: (z ⊙ ∂L/∂h_t,
+/// the direct path to h_{t−1}; ∂L/∂gx [r, z, n]; ∂L/∂gh [r, z, n]).
+#[inline(always)]
+fn gru_unit_backward(dh: f32, hp: f32, s: [f32; 4]) -> (f32, [f32; 3], [f32; 3]) {
+    let [r, z, n, hn] = s;
+    let dn = dh * (1.0 - z);
+    let dz = dh * (hp - n);
+    let dan = dn * (1.0 - n * n);
+    let dar = dan * hn * r * (1.0 - r);
+    let daz = dz * z * (1.0 - z);
+    (dh * z, [dar, daz, dan], [dar, daz, dan * r])
+}
+
+/// One row of the GRU backward, in blocks of [`LANES`] units like [`LstmForward`].
+struct GruBackward<'a> {
+    dh: &'a [f32],
+    h_prev: &'a [f32],
+    saved: [&'a [f32]; 4],
+    dx: [&'a mut [f32]; 3],
+    dgh: [&'a mut [f32]; 3],
+    dh_direct: &'a mut [f32],
+}
+
+impl Vectorized for GruBackward<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let GruBackward {
+            dh,
+            h_prev,
+            saved,
+            mut dx,
+            mut dgh,
+            dh_direct,
+        } = self;
+        let hd = dh.len();
+        let nb = hd / LANES;
+        {
+            let (dhb, _) = dh.as_chunks::<LANES>();
+            let (hpb, _) = h_prev.as_chunks::<LANES>();
+            let sb = saved.map(|s| s.as_chunks::<LANES>().0);
+            let dxb = dx.each_mut().map(|s| s.as_chunks_mut::<LANES>().0);
+            let dghb = dgh.each_mut().map(|s| s.as_chunks_mut::<LANES>().0);
+            let (ddb, _) = dh_direct.as_chunks_mut::<LANES>();
+            for b in 0..nb {
+                let mut dd = [0.0f32; LANES];
+                let (mut gx, mut gh) = ([[0.0f32; LANES]; 3], [[0.0f32; LANES]; 3]);
+                for l in 0..LANES {
+                    let (d, x, h) = gru_unit_backward(
+                        dhb[b][l],
+                        hpb[b][l],
+                        [sb[0][b][l], sb[1][b][l], sb[2][b][l], sb[3][b][l]],
+                    );
+                    dd[l] = d;
+                    for q in 0..3 {
+                        gx[q][l] = x[q];
+                        gh[q][l] = h[q];
+                    }
+                }
+                ddb[b] = dd;
+                for q in 0..3 {
+                    dxb[q][b] = gx[q];
+                    dghb[q][b] = gh[q];
+                }
+            }
+        }
+        for k in nb * LANES..hd {
+            let (d, x, h) = gru_unit_backward(
+                dh[k],
+                h_prev[k],
+                [saved[0][k], saved[1][k], saved[2][k], saved[3][k]],
+            );
+            dh_direct[k] = d;
+            for q in 0..3 {
+                dx[q][k] = x[q];
+                dgh[q][k] = h[q];
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,6 +609,52 @@ mod tests {
             let (dcp, d) = lstm_unit_backward(dh[k], dc0[k], c[k], cp[k], g);
             assert_eq!(dc[k].to_bits(), dcp.to_bits(), "unit {k}");
             assert_eq!(at(&dx).map(f32::to_bits), d.map(f32::to_bits), "unit {k}");
+        }
+    }
+
+    /// The same for the GRU's blocked kernels.
+    #[test]
+    fn blocked_gru_kernels_match_the_unit_formulas() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let hd = 19;
+        let (gx, gh, hp) = (
+            random(&mut rng, 3 * hd),
+            random(&mut rng, 3 * hd),
+            random(&mut rng, hd),
+        );
+        let (mut h, mut saved) = (vec![0.0; hd], vec![0.0; 4 * hd]);
+        simd_dispatch(GruForward {
+            x: blocks::<3>(&gx, hd),
+            h: blocks::<3>(&gh, hd),
+            h_prev: &hp,
+            out: &mut h,
+            saved: blocks_mut::<4>(&mut saved, hd),
+        });
+        let dh = random(&mut rng, hd);
+        let (mut dx, mut dgh, mut direct) = (vec![0.0; 3 * hd], vec![0.0; 3 * hd], vec![0.0; hd]);
+        simd_dispatch(GruBackward {
+            dh: &dh,
+            h_prev: &hp,
+            saved: blocks::<4>(&saved, hd),
+            dx: blocks_mut::<3>(&mut dx, hd),
+            dgh: blocks_mut::<3>(&mut dgh, hd),
+            dh_direct: &mut direct,
+        });
+        for k in 0..hd {
+            let at3 = |v: &[f32]| [v[k], v[hd + k], v[2 * hd + k]];
+            let (hh, s) = gru_unit(at3(&gx), at3(&gh), hp[k]);
+            assert_eq!(h[k].to_bits(), hh.to_bits(), "unit {k}");
+            let got = [
+                saved[k],
+                saved[hd + k],
+                saved[2 * hd + k],
+                saved[3 * hd + k],
+            ];
+            assert_eq!(got.map(f32::to_bits), s.map(f32::to_bits), "unit {k}");
+            let (d, x, g) = gru_unit_backward(dh[k], hp[k], s);
+            assert_eq!(direct[k].to_bits(), d.to_bits(), "unit {k}");
+            assert_eq!(at3(&dx).map(f32::to_bits), x.map(f32::to_bits), "unit {k}");
+            assert_eq!(at3(&dgh).map(f32::to_bits), g.map(f32::to_bits), "unit {k}");
         }
     }
 }
