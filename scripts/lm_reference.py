@@ -26,12 +26,15 @@ chars_per_s, grad_norm) into --out.
 
     ~/torchbench/bin/python scripts/lm_reference.py --moby-dick --epochs 2 --out runs/lm-torch
     ~/torchbench/bin/python scripts/lm_reference.py --compare runs/lm runs/lm-torch docs/lm-compare.svg
+    ~/torchbench/bin/python scripts/lm_reference.py --compare-seeds docs/lm-seeds.svg \
+        --gradflow-runs runs/gf-s0 runs/gf-s1 ... --torch-runs runs/pt-s0 runs/pt-s1 ...
 """
 
 import argparse
 import csv
 import gzip
 import math
+import statistics
 import os
 import time
 
@@ -134,9 +137,53 @@ def compare(gradflow_dir, torch_dir, svg_path):
             worst = max(worst, abs(d))
             print(f"{s:5d}  {r['valid_bpc']:14.4f}  {tv[s]['valid_bpc']:13.4f}  {d:+10.4f}")
     print(f"largest |difference|: {worst:.4f} bpc")
-    W, H, L, R, T, B = 900, 460, 70, 230, 40, 50
-    xs = [r["step"] for r in g + t]
-    ys = [r[k] for r in g + t for k in ("train_bpc", "valid_bpc")]
+    draw(svg_path, "Character LM: gradflow vs PyTorch", [
+        ("gradflow validation", points(g, "valid_bpc"), "#1f77b4", "", 2, True),
+        ("PyTorch validation", points(t, "valid_bpc"), "#d62728", "", 2, True),
+        ("gradflow train", points(g, "train_bpc"), "#1f77b4", "6,4", 2, True),
+        ("PyTorch train", points(t, "train_bpc"), "#d62728", "6,4", 2, True),
+    ])
+
+
+def points(rows, key):
+    return [(r["step"], r[key]) for r in rows]
+
+
+def compare_seeds(gradflow_dirs, torch_dirs, svg_path):
+    """Several seeds of each framework: print the mean and standard deviation of the
+    validation bpc at every common step, and draw every seed's curve thin with the two means
+    thick."""
+    runs = {"gradflow": [read_metrics(os.path.join(d, "metrics.csv")) for d in gradflow_dirs],
+            "PyTorch": [read_metrics(os.path.join(d, "metrics.csv")) for d in torch_dirs]}
+    vals = {k: [{int(r["step"]): r["valid_bpc"] for r in run} for run in v]
+            for k, v in runs.items()}
+    steps = sorted(set.intersection(*(set(v) for k in vals for v in vals[k])))
+    mean = {k: {s: statistics.mean(v[s] for v in vals[k]) for s in steps} for k in vals}
+    sd = {k: {s: statistics.stdev(v[s] for v in vals[k]) if len(vals[k]) > 1 else 0.0
+              for s in steps} for k in vals}
+    print(f"{len(gradflow_dirs)} gradflow and {len(torch_dirs)} PyTorch runs")
+    print("| step | gradflow mean ± sd | PyTorch mean ± sd | PyTorch − gradflow |")
+    print("|---|---|---|---|")
+    for s in steps:
+        g, t = mean["gradflow"][s], mean["PyTorch"][s]
+        print(f"| {s} | {g:.4f} ± {sd['gradflow'][s]:.4f} | {t:.4f} ± {sd['PyTorch'][s]:.4f} "
+              f"| {t - g:+.4f} |")
+    colors = {"gradflow": "#1f77b4", "PyTorch": "#d62728"}
+    series = []
+    for k in ("gradflow", "PyTorch"):
+        for v in vals[k]:
+            series.append((None, [(s, v[s]) for s in steps], colors[k], "", 0.7, False))
+        series.append((f"{k}, mean of {len(vals[k])} seeds", [(s, mean[k][s]) for s in steps],
+                       colors[k], "", 2.5, True))
+    draw(svg_path, "Character LM, held-out bpc: every seed (thin) and the mean (thick)", series)
+
+
+def draw(svg_path, title, series):
+    """A line chart in the lab's style: series = (legend name or None, [(step, bpc)], color,
+    dash, stroke width, dots)."""
+    W, H, L, R, T, B = 900, 460, 70, 250, 40, 50
+    xs = [x for _, pts, *_ in series for x, _ in pts]
+    ys = [y for _, pts, *_ in series for _, y in pts]
     x0, x1 = 0.0, max(xs)
     y0, y1 = math.floor(min(ys) * 4) / 4, math.ceil(max(ys) * 4) / 4
     px = lambda x: L + (x - x0) / (x1 - x0) * (W - L - R)
@@ -144,7 +191,7 @@ def compare(gradflow_dir, torch_dir, svg_path):
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
            f'font-family="DejaVu Sans, sans-serif" font-size="13">',
            f'<rect width="{W}" height="{H}" fill="white"/>',
-           f'<text x="{W/2 - 100}" y="22" font-size="16">Character LM: gradflow vs PyTorch</text>']
+           f'<text x="{L}" y="22" font-size="16">{title}</text>']
     y = y0
     while y <= y1 + 1e-9:
         out.append(f'<line x1="{L}" x2="{W-R}" y1="{py(y):.1f}" y2="{py(y):.1f}" stroke="#ddd"/>')
@@ -159,20 +206,20 @@ def compare(gradflow_dir, torch_dir, svg_path):
     out.append(f'<text x="{(L+W-R)/2}" y="{H-10}" text-anchor="middle">optimizer step</text>')
     out.append(f'<text x="18" y="{(T+H-B)/2}" transform="rotate(-90 18 {(T+H-B)/2})" '
                f'text-anchor="middle">bits per character</text>')
-    series = [("gradflow validation", g, "valid_bpc", "#1f77b4", ""),
-              ("PyTorch validation", t, "valid_bpc", "#d62728", ""),
-              ("gradflow train", g, "train_bpc", "#1f77b4", "6,4"),
-              ("PyTorch train", t, "train_bpc", "#d62728", "6,4")]
-    for i, (name, rows, key, color, dash) in enumerate(series):
-        pts = " ".join(f"{px(r['step']):.1f},{py(r[key]):.1f}" for r in rows)
-        out.append(f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="2" '
-                   f'stroke-dasharray="{dash}"/>')
-        for r in rows:
-            out.append(f'<circle cx="{px(r["step"]):.1f}" cy="{py(r[key]):.1f}" r="3" fill="{color}"/>')
-        ly = T + 20 + 22 * i
-        out.append(f'<line x1="{W-R+15}" x2="{W-R+45}" y1="{ly}" y2="{ly}" stroke="{color}" '
-                   f'stroke-width="2" stroke-dasharray="{dash}"/>')
-        out.append(f'<text x="{W-R+52}" y="{ly+4}">{name}</text>')
+    legend = 0
+    for name, pts, color, dash, width, dots in series:
+        poly = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
+        out.append(f'<polyline points="{poly}" fill="none" stroke="{color}" '
+                   f'stroke-width="{width}" stroke-dasharray="{dash}"/>')
+        if dots:
+            for x, y in pts:
+                out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{color}"/>')
+        if name:
+            ly = T + 20 + 22 * legend
+            legend += 1
+            out.append(f'<line x1="{W-R+15}" x2="{W-R+45}" y1="{ly}" y2="{ly}" stroke="{color}" '
+                       f'stroke-width="{width}" stroke-dasharray="{dash}"/>')
+            out.append(f'<text x="{W-R+52}" y="{ly+4}">{name}</text>')
     out.append("</svg>")
     with open(svg_path, "w") as f:
         f.write("\n".join(out) + "\n")
@@ -183,6 +230,11 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--compare", nargs=3, metavar=("GRADFLOW_RUN", "TORCH_RUN", "SVG"),
                    help="compare two finished runs' metrics.csv and draw both curves; no training")
+    p.add_argument("--compare-seeds", metavar="SVG",
+                   help="compare the runs of --gradflow-runs with those of --torch-runs (several "
+                        "seeds each): mean ± sd per step, and every curve; no training")
+    p.add_argument("--gradflow-runs", nargs="*", default=[])
+    p.add_argument("--torch-runs", nargs="*", default=[])
     src = p.add_mutually_exclusive_group()
     src.add_argument("--text")
     src.add_argument("--moby-dick", action="store_true")
@@ -212,6 +264,11 @@ def main():
     args = p.parse_args()
     if args.compare:
         compare(*args.compare)
+        return
+    if args.compare_seeds:
+        if len(args.gradflow_runs) < 2 or len(args.torch_runs) < 2:
+            p.error("--compare-seeds needs at least two --gradflow-runs and two --torch-runs")
+        compare_seeds(args.gradflow_runs, args.torch_runs, args.compare_seeds)
         return
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
