@@ -529,7 +529,10 @@ fn conv_backward(
 fn untranspose_groups(dwt: &[f32], g: &Geometry) -> Vec<f32> {
     let (ckk, og) = (g.ckk(), g.og());
     let mut dw = vec![0.0f32; dwt.len()];
-    for (src, dst) in dwt.chunks_exact(ckk * og).zip(dw.chunks_exact_mut(og * ckk)) {
+    for (src, dst) in dwt
+        .chunks_exact(ckk * og)
+        .zip(dw.chunks_exact_mut(og * ckk))
+    {
         for (r, row) in src.chunks_exact(og).enumerate() {
             for (oc, &v) in row.iter().enumerate() {
                 dst[oc * ckk + r] = v;
