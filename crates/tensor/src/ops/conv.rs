@@ -184,10 +184,12 @@ fn valid_cols(off: isize, sw: usize, w: usize, ow: usize) -> (usize, usize) {
     (j0, j1)
 }
 
-/// Fill `col` (`[C/G·KH·KW, OH·OW]`) from one sample's group `x` (`[C/G, H, W]`).
-fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
+/// Fill `col` (`[C/G·KH·KW, OH·OW]`, rows `ld` apart) from one sample's group `x`
+/// (`[C/G, H, W]`). `ld` > OH·OW places the sample's columns inside a wider matrix that holds
+/// several samples side by side (see [`samples_per_gemm`]).
+fn im2col(x: &[f32], g: &Geometry, col: &mut [f32], ld: usize) {
     if g.is_shift() {
-        im2col_shift(x, g, col);
+        im2col_shift(x, g, col, ld);
         return;
     }
     let (sh, sw) = g.p.stride;
@@ -199,7 +201,7 @@ fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
         for ki in 0..g.kh {
             for kj in 0..g.kw {
                 let row = (c * g.kh + ki) * g.kw + kj;
-                let dst = &mut col[row * ohw..(row + 1) * ohw];
+                let dst = &mut col[row * ld..row * ld + ohw];
                 for i in 0..g.oh {
                     let out_row = &mut dst[i * g.ow..(i + 1) * g.ow];
                     let ih = (i * sh + ki * dh) as isize - ph as isize;
@@ -228,14 +230,14 @@ fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
 
 /// im2col under [`Geometry::is_shift`]: per channel and tap, one block copy of the input
 /// shifted, zeros for the padded rows, and a zero over each element the copy wrapped around.
-fn im2col_shift(x: &[f32], g: &Geometry, col: &mut [f32]) {
+fn im2col_shift(x: &[f32], g: &Geometry, col: &mut [f32], ld: usize) {
     let (hw, ohw, ow) = (g.h * g.w, g.ohw(), g.ow);
     for c in 0..g.cg() {
         let plane = &x[c * hw..(c + 1) * hw];
         for ki in 0..g.kh {
             for kj in 0..g.kw {
                 let row = (c * g.kh + ki) * g.kw + kj;
-                let dst = &mut col[row * ohw..(row + 1) * ohw];
+                let dst = &mut col[row * ld..row * ld + ohw];
                 let tap = g.tap(ki, kj);
                 let Some(span) = tap.span(ow) else {
                     dst.fill(0.0);
@@ -256,14 +258,14 @@ fn im2col_shift(x: &[f32], g: &Geometry, col: &mut [f32]) {
 /// col2im under [`Geometry::is_shift`]: the wrapped elements of each tap's span are zeroed
 /// in `col` (they read padding, so carry no gradient), then the span is added to the input
 /// gradient in one contiguous, vectorized pass.
-fn col2im_shift(col: &mut [f32], g: &Geometry, dx: &mut [f32]) {
+fn col2im_shift(col: &mut [f32], g: &Geometry, dx: &mut [f32], ld: usize) {
     let (hw, ohw, ow) = (g.h * g.w, g.ohw(), g.ow);
     for c in 0..g.cg() {
         let plane = &mut dx[c * hw..(c + 1) * hw];
         for ki in 0..g.kh {
             for kj in 0..g.kw {
                 let row = (c * g.kh + ki) * g.kw + kj;
-                let src = &mut col[row * ohw..(row + 1) * ohw];
+                let src = &mut col[row * ld..row * ld + ohw];
                 let tap = g.tap(ki, kj);
                 let Some(span) = tap.span(ow) else {
                     continue;
@@ -278,11 +280,11 @@ fn col2im_shift(col: &mut [f32], g: &Geometry, dx: &mut [f32]) {
     }
 }
 
-/// Add `col` (`[C/G·KH·KW, OH·OW]`) back into one sample's group gradient `dx` (`[C/G, H, W]`).
-/// `col` is scratch: the shifted path zeroes its padding entries.
-fn col2im(col: &mut [f32], g: &Geometry, dx: &mut [f32]) {
+/// Add `col` (`[C/G·KH·KW, OH·OW]`, rows `ld` apart) back into one sample's group gradient
+/// `dx` (`[C/G, H, W]`). `col` is scratch: the shifted path zeroes its padding entries.
+fn col2im(col: &mut [f32], g: &Geometry, dx: &mut [f32], ld: usize) {
     if g.is_shift() {
-        col2im_shift(col, g, dx);
+        col2im_shift(col, g, dx, ld);
         return;
     }
     let (sh, sw) = g.p.stride;
@@ -294,7 +296,7 @@ fn col2im(col: &mut [f32], g: &Geometry, dx: &mut [f32]) {
         for ki in 0..g.kh {
             for kj in 0..g.kw {
                 let row = (c * g.kh + ki) * g.kw + kj;
-                let src = &col[row * ohw..(row + 1) * ohw];
+                let src = &col[row * ld..row * ld + ohw];
                 for i in 0..g.oh {
                     let ih = (i * sh + ki * dh) as isize - ph as isize;
                     if ih < 0 || ih >= g.h as isize {
@@ -322,37 +324,37 @@ fn col2im(col: &mut [f32], g: &Geometry, dx: &mut [f32]) {
     }
 }
 
-/// Forward: y = W ⊛ x (+ b) for every sample, parallel over samples.
+/// Forward: y = W ⊛ x (+ b) for every sample, parallel over runs of samples; within a run,
+/// samples with small outputs share one GEMM ([`samples_per_gemm`]).
 fn conv_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
     let (ckk, ohw, og, cg) = (g.ckk(), g.ohw(), g.og(), g.cg());
-    let chw = g.c * g.h * g.w;
-    let mut out = vec![0.0f32; g.n * g.o * ohw];
+    let (chw, ghw) = (g.c * g.h * g.w, cg * g.h * g.w);
+    let ylen = g.o * ohw;
+    let mut out = vec![0.0f32; g.n * ylen];
     let parallel_samples = g.n >= 2;
     let threads = if parallel_samples {
         1
     } else {
         rayon::current_num_threads()
     };
-    let per_sample = |(ni, y): (usize, &mut [f32]), col: &mut Vec<f32>| {
-        let xs = &x[ni * chw..(ni + 1) * chw];
+    let together = samples_per_gemm(ohw);
+    // The samples `first..` whose outputs are `ys` (`[S, O, OH·OW]`), in one GEMM per group.
+    let per_run = |first: usize, ys: &mut [f32], scratch: &mut Scratch| {
+        let s_n = ys.len() / ylen;
+        let ld = s_n * ohw;
         for gi in 0..g.p.groups {
-            let xg = &xs[gi * cg * g.h * g.w..(gi + 1) * cg * g.h * g.w];
-            let cref = if g.is_pointwise() {
-                MatRef {
-                    data: xg,
-                    offset: 0,
-                    rs: ohw,
-                    cs: 1,
-                }
+            let xg = |s: usize| {
+                let o = (first + s) * chw + gi * ghw;
+                &x[o..o + ghw]
+            };
+            let cref = if s_n == 1 && g.is_pointwise() {
+                MatRef::row_major(xg(0), ohw)
             } else {
-                col.resize(ckk * ohw, 0.0);
-                im2col(xg, g, col);
-                MatRef {
-                    data: col,
-                    offset: 0,
-                    rs: ohw,
-                    cs: 1,
+                scratch.col.resize(ckk * ld, 0.0);
+                for s in 0..s_n {
+                    im2col(xg(s), g, &mut scratch.col[s * ohw..], ld);
                 }
+                MatRef::row_major(&scratch.col, ld)
             };
             let wref = MatRef {
                 data: w,
@@ -360,37 +362,68 @@ fn conv_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec
                 rs: ckk,
                 cs: 1,
             };
-            let yg = &mut y[gi * og * ohw..(gi + 1) * og * ohw];
-            if let Some(b) = bias {
-                for (oc, row) in yg.chunks_mut(ohw).enumerate() {
-                    row.fill(b[gi * og + oc]);
+            let b = bias.map(|b| &b[gi * og..(gi + 1) * og]);
+            // Y_g `[og, S·OH·OW]`: the output itself for one sample, else scratch.
+            let yb: &mut [f32] = if s_n == 1 {
+                &mut ys[gi * og * ohw..(gi + 1) * og * ohw]
+            } else {
+                scratch.dcol.resize(og * ld, 0.0);
+                &mut scratch.dcol
+            };
+            if let Some(b) = b {
+                for (row, &bv) in yb.chunks_mut(ld).zip(b) {
+                    row.fill(bv);
                 }
             }
-            gemm_into(yg, og, ohw, ckk, wref, cref, bias.is_some(), threads);
+            gemm_into(yb, og, ld, ckk, wref, cref, b.is_some(), threads);
+            if s_n > 1 {
+                for (s, y) in ys.chunks_exact_mut(ylen).enumerate() {
+                    let yg = &mut y[gi * og * ohw..(gi + 1) * og * ohw];
+                    for (oc, dst) in yg.chunks_exact_mut(ohw).enumerate() {
+                        dst.copy_from_slice(&scratch.dcol[oc * ld + s * ohw..][..ohw]);
+                    }
+                }
+            }
         }
     };
     if parallel_samples {
-        // One run of consecutive samples per worker, each with one `col` scratch: rayon's
+        // One run of consecutive samples per worker, each with one scratch: rayon's
         // `for_each_init` would build (and zero-fill) a fresh one for every split piece.
         let per = samples_per_task(g.n);
-        out.par_chunks_mut(per * g.o * ohw)
+        out.par_chunks_mut(per * ylen)
             .enumerate()
             .for_each(|(ti, ys)| {
-                let mut col = Vec::new();
-                for (j, y) in ys.chunks_mut(g.o * ohw).enumerate() {
-                    per_sample((ti * per + j, y), &mut col);
+                let mut scratch = Scratch::default();
+                for (j, yr) in ys.chunks_mut(together * ylen).enumerate() {
+                    per_run(ti * per + j * together, yr, &mut scratch);
                 }
             });
     } else {
-        let mut col = Vec::new();
-        for item in out.chunks_mut(g.o * ohw).enumerate() {
-            per_sample(item, &mut col);
+        let mut scratch = Scratch::default();
+        for (j, yr) in out.chunks_mut(together * ylen).enumerate() {
+            per_run(j * together, yr, &mut scratch);
         }
     }
     out
 }
 
-/// Backward: (∂L/∂x, ∂L/∂W) from ∂L/∂y; each only when asked for.
+/// Below this many output pixels per sample (OH·OW), samples share a GEMM.
+///
+/// A convolution's GEMM is `[O/G, C/G·KH·KW] · [C/G·KH·KW, OH·OW]` per sample: at the deep,
+/// small layers (ResNet-18 on 64² images: 4×4 and 2×2 outputs at 256 and 512 channels) its
+/// n is 16 or 4, and the micro-kernel, whose register tile is 16 × 6 or larger, runs mostly
+/// empty. Side by side in one `col` of S·OH·OW columns, S samples make one product with
+/// n ≥ 256 (the output is then scattered back to NCHW, O/G·OH·OW floats a sample). Every
+/// output element is still the same dot product over C/G·KH·KW.
+const GEMM_MIN_COLS: usize = 256;
+
+/// Samples per GEMM for outputs of `ohw` pixels: enough to reach [`GEMM_MIN_COLS`] columns.
+fn samples_per_gemm(ohw: usize) -> usize {
+    GEMM_MIN_COLS.div_ceil(ohw.max(1))
+}
+
+/// Backward: (∂L/∂x, ∂L/∂W) from ∂L/∂y; each only when asked for. Runs of samples in
+/// parallel, samples with small outputs sharing one GEMM, as in the forward.
 fn conv_backward(
     x: &[f32],
     w: &[f32],
@@ -400,7 +433,8 @@ fn conv_backward(
     want_dw: bool,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     let (ckk, ohw, og, cg) = (g.ckk(), g.ohw(), g.og(), g.cg());
-    let chw = g.c * g.h * g.w;
+    let (chw, ghw) = (g.c * g.h * g.w, cg * g.h * g.w);
+    let ylen = g.o * ohw;
     let wlen = g.o * ckk;
     let mut dx = if want_dx {
         vec![0.0f32; g.n * chw]
@@ -412,64 +446,85 @@ fn conv_backward(
     } else {
         rayon::current_num_threads()
     };
-    // One sample's contribution: writes its dx, adds its dW into `acc`.
-    let per_sample = |ni: usize, dxn: Option<&mut [f32]>, acc: &mut Scratch| {
-        let xs = &x[ni * chw..(ni + 1) * chw];
-        let dys = &dy[ni * g.o * ohw..(ni + 1) * g.o * ohw];
-        let mut dxn = dxn;
+    let together = samples_per_gemm(ohw);
+    // Samples `first..first + s_n`: writes their dx (`dxs`, when asked for) and adds their
+    // dW into `acc.dw`.
+    let per_run = |first: usize, s_n: usize, mut dxs: Option<&mut [f32]>, acc: &mut Scratch| {
+        let ld = s_n * ohw;
         for gi in 0..g.p.groups {
-            let xg = &xs[gi * cg * g.h * g.w..(gi + 1) * cg * g.h * g.w];
-            let dyref = MatRef {
-                data: dys,
-                offset: gi * og * ohw,
-                rs: ohw,
-                cs: 1,
+            let xg = |s: usize| {
+                let o = (first + s) * chw + gi * ghw;
+                &x[o..o + ghw]
+            };
+            // dY_g `[og, S·OH·OW]`: ∂L/∂y itself for one sample, else gathered.
+            let dyb: &[f32] = if s_n == 1 {
+                &dy[first * ylen + gi * og * ohw..][..og * ohw]
+            } else {
+                acc.dyb.resize(og * ld, 0.0);
+                for s in 0..s_n {
+                    let src = &dy[(first + s) * ylen + gi * og * ohw..][..og * ohw];
+                    for (oc, row) in src.chunks_exact(ohw).enumerate() {
+                        acc.dyb[oc * ld + s * ohw..][..ohw].copy_from_slice(row);
+                    }
+                }
+                &acc.dyb
             };
             if want_dw {
-                // dW_gᵀ [ckk, og] += col [ckk, ohw] · dY_gᵀ [ohw, og], accumulated transposed:
-                // in this orientation the GEMM kernel streams `col` (the large operand,
-                // C·KH·KW × OH·OW) as it is, where dW_g = dY_g · colᵀ made it copy (pack)
-                // all of `col` first, every sample (15 % of the CIFAR resnet20 step). The
-                // sum is transposed back once, at the end.
-                let col = if g.is_pointwise() {
-                    MatRef::row_major(xg, ohw)
+                // dW_gᵀ [ckk, og] += col [ckk, S·ohw] · dY_gᵀ [S·ohw, og], accumulated
+                // transposed: in this orientation the GEMM kernel streams `col` (the large
+                // operand) as it is, where dW_g = dY_g · colᵀ made it copy (pack) all of
+                // `col` first (15 % of the CIFAR resnet20 step). Transposed back at the end.
+                let col = if s_n == 1 && g.is_pointwise() {
+                    MatRef::row_major(xg(0), ohw)
                 } else {
-                    acc.col.resize(ckk * ohw, 0.0);
-                    im2col(xg, g, &mut acc.col);
-                    MatRef::row_major(&acc.col, ohw)
+                    acc.col.resize(ckk * ld, 0.0);
+                    for s in 0..s_n {
+                        im2col(xg(s), g, &mut acc.col[s * ohw..], ld);
+                    }
+                    MatRef::row_major(&acc.col, ld)
                 };
-                let dy_t = MatRef {
-                    data: dys,
-                    offset: gi * og * ohw,
-                    rs: 1,
-                    cs: ohw,
-                };
+                let dy_t = MatRef::row_major_t(dyb, ld);
                 let dwt = &mut acc.dw[gi * og * ckk..(gi + 1) * og * ckk];
-                gemm_into(dwt, ckk, og, ohw, col, dy_t, true, threads);
+                gemm_into(dwt, ckk, og, ld, col, dy_t, true, threads);
             }
-            if let Some(dxn) = dxn.as_deref_mut() {
-                // dcol = W_gᵀ [ckk, og] · dY_g [og, ohw]; then col2im.
+            if let Some(dxs) = dxs.as_deref_mut() {
+                // dcol = W_gᵀ [ckk, og] · dY_g [og, S·ohw]; then col2im per sample.
                 let w_t = MatRef {
                     data: w,
                     offset: gi * og * ckk,
                     rs: 1,
                     cs: ckk,
                 };
-                let dxg = &mut dxn[gi * cg * g.h * g.w..(gi + 1) * cg * g.h * g.w];
-                if g.is_pointwise() {
+                let dyref = MatRef::row_major(dyb, ld);
+                if s_n == 1 && g.is_pointwise() {
+                    let dxg = &mut dxs[gi * ghw..(gi + 1) * ghw];
                     gemm_into(dxg, ckk, ohw, og, w_t, dyref, false, threads);
                 } else {
-                    acc.dcol.resize(ckk * ohw, 0.0);
-                    gemm_into(&mut acc.dcol, ckk, ohw, og, w_t, dyref, false, threads);
-                    col2im(&mut acc.dcol, g, dxg);
+                    acc.dcol.resize(ckk * ld, 0.0);
+                    gemm_into(&mut acc.dcol, ckk, ld, og, w_t, dyref, false, threads);
+                    for (s, dxn) in dxs.chunks_exact_mut(chw).enumerate() {
+                        let dxg = &mut dxn[gi * ghw..(gi + 1) * ghw];
+                        col2im(&mut acc.dcol[s * ohw..], g, dxg, ld);
+                    }
                 }
             }
         }
     };
     let new_scratch = || Scratch {
         dw: if want_dw { vec![0.0; wlen] } else { Vec::new() },
-        col: Vec::new(),
-        dcol: Vec::new(),
+        ..Scratch::default()
+    };
+    // The runs of one task: samples `lo..hi`, `together` at a time.
+    let run_task = |lo: usize, hi: usize, mut dxs: Option<&mut [f32]>, acc: &mut Scratch| {
+        let mut first = lo;
+        while first < hi {
+            let s_n = together.min(hi - first);
+            let part = dxs
+                .as_deref_mut()
+                .map(|d| &mut d[(first - lo) * chw..(first - lo + s_n) * chw]);
+            per_run(first, s_n, part, acc);
+            first += s_n;
+        }
     };
     let dw = if g.n >= 2 {
         // dW = Σ_n dW_n summed in a fixed order: one run of consecutive samples per task,
@@ -477,7 +532,7 @@ fn conv_backward(
         // combines where work stealing happens to split, so the float sum, and with it
         // training, differed in the last bits from one run to the next; a resumed run could
         // not reproduce an uninterrupted one.) Deterministic for a given thread count.
-        // One scratch (dW partial sum, col, dcol) per run, not per rayon split piece: each
+        // One scratch (dW partial sum, col, dcol) per task, not per rayon split piece: each
         // fresh scratch is ~2 · C·KH·KW · OH·OW floats zero-filled and page-faulted in (for
         // the bench's 64→64 3×3 conv, 14 MB).
         let per = samples_per_task(g.n);
@@ -486,9 +541,8 @@ fn conv_backward(
                 .enumerate()
                 .map(|(ti, dxs)| {
                     let mut acc = new_scratch();
-                    for (j, dxn) in dxs.chunks_mut(chw).enumerate() {
-                        per_sample(ti * per + j, Some(dxn), &mut acc);
-                    }
+                    let lo = ti * per;
+                    run_task(lo, lo + dxs.len() / chw, Some(dxs), &mut acc);
                     acc.dw
                 })
                 .collect()
@@ -497,9 +551,7 @@ fn conv_backward(
                 .into_par_iter()
                 .map(|ti| {
                     let mut acc = new_scratch();
-                    for ni in ti * per..((ti + 1) * per).min(g.n) {
-                        per_sample(ni, None, &mut acc);
-                    }
+                    run_task(ti * per, ((ti + 1) * per).min(g.n), None, &mut acc);
                     acc.dw
                 })
                 .collect()
@@ -507,10 +559,8 @@ fn conv_backward(
         partial.into_iter().fold(Vec::new(), add_vecs)
     } else {
         let mut acc = new_scratch();
-        for ni in 0..g.n {
-            let dxn = want_dx.then(|| &mut dx[ni * chw..(ni + 1) * chw]);
-            per_sample(ni, dxn, &mut acc);
-        }
+        let dxs = want_dx.then_some(&mut dx[..]);
+        run_task(0, g.n, dxs, &mut acc);
         acc.dw
     };
     (
@@ -548,10 +598,15 @@ fn samples_per_task(n: usize) -> usize {
     n.div_ceil(2 * rayon::current_num_threads().max(1)).max(1)
 }
 
+/// A task's buffers, reused across its samples: the dW partial sum (backward), `col`, and
+/// `dcol` (backward; the forward keeps the product of several samples there), and dY
+/// gathered for several samples (backward).
+#[derive(Default)]
 struct Scratch {
     dw: Vec<f32>,
     col: Vec<f32>,
     dcol: Vec<f32>,
+    dyb: Vec<f32>,
 }
 
 fn add_vecs(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
@@ -834,6 +889,76 @@ mod tests {
                     gw[i]
                 );
             }
+        }
+    }
+
+    /// Samples whose outputs are small share one GEMM (`samples_per_gemm`): a batch of 8 gives
+    /// the same outputs, input gradients and summed weight gradient as the 8 samples run one
+    /// at a time (one sample never shares), for a 3×3 "same" conv, a strided one, a grouped
+    /// dilated one and a 1×1. Tolerance: a few f32 ulps of sums of ≤ 72 products of N(0, 1)
+    /// values, whose grouping differs between the two paths.
+    #[test]
+    fn samples_sharing_a_gemm_match_samples_alone() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let cases = [
+            ([8, 3, 4, 4], [5, 3, 3, 3], Conv2dParams::new(1, 1, 1)),
+            ([8, 2, 5, 5], [3, 2, 3, 3], Conv2dParams::new(2, 1, 1)),
+            (
+                [8, 4, 6, 5],
+                [6, 2, 3, 2],
+                Conv2dParams::new(1, 2, 2).with_groups(2),
+            ),
+            ([8, 4, 3, 3], [6, 4, 1, 1], Conv2dParams::default()),
+        ];
+        let close = |a: &[f32], b: &[f32], what: &str| {
+            assert_eq!(a.len(), b.len(), "{what}");
+            for (x, y) in a.iter().zip(b) {
+                assert!(
+                    (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                    "{what}: {x} vs {y}"
+                );
+            }
+        };
+        for (xs, ws, p) in cases {
+            let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng).requires_grad_();
+            let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng).requires_grad_();
+            let y = x.conv2d(&w, None, p);
+            let m = Tensor::randn(y.shape(), 0.0, 1.0, &mut rng);
+            y.mul(&m).sum_all().backward();
+            let (yv, mv) = (y.to_vec(), m.to_vec());
+            let (gx, gw) = (
+                x.grad().expect("x grad").to_vec(),
+                w.grad().expect("w grad").to_vec(),
+            );
+            let (xv, wv) = (x.to_vec(), w.to_vec());
+            let (chw, ylen) = (xv.len() / 8, yv.len() / 8);
+            let mut gw_sum = vec![0.0f32; gw.len()];
+            for i in 0..8 {
+                let xi = Tensor::from_vec(
+                    xv[i * chw..(i + 1) * chw].to_vec(),
+                    &[1, xs[1], xs[2], xs[3]],
+                )
+                .requires_grad_();
+                let wi = Tensor::from_vec(wv.clone(), &ws).requires_grad_();
+                let yi = xi.conv2d(&wi, None, p);
+                let mi = Tensor::from_vec(mv[i * ylen..(i + 1) * ylen].to_vec(), yi.shape());
+                yi.mul(&mi).sum_all().backward();
+                close(
+                    &yv[i * ylen..(i + 1) * ylen],
+                    &yi.to_vec(),
+                    &format!("{p:?} y[{i}]"),
+                );
+                close(
+                    &gx[i * chw..(i + 1) * chw],
+                    &xi.grad().expect("grad").to_vec(),
+                    &format!("{p:?} dx[{i}]"),
+                );
+                for (a, b) in gw_sum.iter_mut().zip(wi.grad().expect("grad").to_vec()) {
+                    *a += b;
+                }
+            }
+            close(&gw, &gw_sum, &format!("{p:?} dW"));
         }
     }
 
