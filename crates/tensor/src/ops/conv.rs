@@ -5,8 +5,15 @@
 //! For each sample and group, im2col lays the receptive fields out as the columns of a matrix
 //! `col` of shape `[C/G·KH·KW, OH·OW]`, so the convolution is one matrix product
 //! `W_g · col`. Backward reuses the same pieces: ∂L/∂W_g = Σₙ ∂L/∂Y · colᵀ and
-//! ∂L/∂x = col2im(W_gᵀ · ∂L/∂Y). Samples run in parallel; a 1×1 convolution with stride 1
-//! and no padding skips im2col because `col` is the input itself.
+//! ∂L/∂x = col2im(W_gᵀ · ∂L/∂Y). Runs of consecutive samples go in parallel; a 1×1
+//! convolution with stride 1 and no padding skips im2col because `col` is the input itself.
+//!
+//! Three things keep the data movement around the GEMMs down (docs/benchmarks.md):
+//! - a "same" convolution at stride 1 builds `col` with one shifted block copy per channel and
+//!   tap ([`Geometry::is_shift`]);
+//! - ∂L/∂W is accumulated transposed, (∂L/∂W_g)ᵀ = col · ∂L/∂Yᵀ, the orientation in which the
+//!   GEMM kernel reads `col` in place instead of packing a copy;
+//! - samples with small outputs share one `col` and one GEMM ([`samples_per_gemm`]).
 
 use rayon::prelude::*;
 
