@@ -174,11 +174,20 @@ impl Layout {
 
     /// Visit the buffer position of every element in row-major order.
     pub fn for_each_offset(&self, mut f: impl FnMut(usize)) {
-        strided_rows(&self.shape, &[&self.strides], |offs, len, inner| {
-            let (o, s) = (offs[0] + self.offset, inner[0]);
+        self.for_each_run(|o, len, s| {
             for i in 0..len {
                 f(o + i * s);
             }
+        });
+    }
+
+    /// Calls `f(start, len, stride)` for each run of elements in row-major order: the
+    /// buffer offsets `start + i·stride` for `i < len`. Neighbouring dimensions that are
+    /// contiguous with each other are merged first (see [`strided_rows`]), so runs are as
+    /// long as the layout allows; a run with stride 1 is a plain slice.
+    pub fn for_each_run(&self, mut f: impl FnMut(usize, usize, usize)) {
+        strided_rows(&self.shape, &[&self.strides], |offs, len, inner| {
+            f(offs[0] + self.offset, len, inner[0])
         });
     }
 }

@@ -219,8 +219,16 @@ impl Tensor {
         match self.0.layout.contiguous_range() {
             Some(r) => Data::Borrowed(guard, r),
             None => {
+                // Run by run: a run with unit stride (the last dimension of a transposed or
+                // permuted view, typically) is one slice copy, not an element-by-element push.
                 let mut out = Vec::with_capacity(self.numel());
-                self.0.layout.for_each_offset(|o| out.push(guard[o]));
+                self.0.layout.for_each_run(|start, len, stride| {
+                    if stride == 1 {
+                        out.extend_from_slice(&guard[start..start + len]);
+                    } else {
+                        out.extend((0..len).map(|i| guard[start + i * stride]));
+                    }
+                });
                 Data::Owned(out)
             }
         }
@@ -245,7 +253,10 @@ impl Tensor {
 
     /// The elements in row-major order, copied.
     pub fn to_vec(&self) -> Vec<f32> {
-        self.data().to_vec()
+        match self.data() {
+            Data::Owned(v) => v,
+            borrowed => borrowed.to_vec(),
+        }
     }
 
     /// Run `f` on the elements in row-major order without copying when contiguous.
