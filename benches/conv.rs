@@ -6,9 +6,10 @@ use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_
 use gradflow_tensor::{Conv2dParams, Tensor, no_grad};
 use rand::SeedableRng;
 
-/// mimalloc, as in every gradflow binary (see `docs/benchmarks.md`, "The allocator").
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// mimalloc, set up as in the `gradflow` binary (see `docs/benchmarks.md`, "The allocator").
+#[path = "../crates/gradflow/src/allocator.rs"]
+#[allow(unsafe_code)] // two calls into mimalloc's option table; see the module.
+mod allocator;
 
 fn conv(c: &mut Criterion) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
@@ -45,5 +46,12 @@ fn conv(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, conv);
+criterion_group! {
+    name = benches;
+    config = {
+        allocator::keep_freed_memory();
+        Criterion::default()
+    };
+    targets = conv
+}
 criterion_main!(benches);

@@ -16,9 +16,10 @@ use gradflow_recurrent::{Lstm, RecurrentConfig};
 use gradflow_tensor::{Module, Reduction, Tensor};
 use rand::{RngExt, SeedableRng};
 
-/// mimalloc, as in every gradflow binary (see `docs/benchmarks.md`, "The allocator").
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// mimalloc, set up as in the `gradflow` binary (see `docs/benchmarks.md`, "The allocator").
+#[path = "../crates/gradflow/src/allocator.rs"]
+#[allow(unsafe_code)] // two calls into mimalloc's option table; see the module.
+mod allocator;
 
 fn char_lm(c: &mut Criterion) {
     let (b, t, v) = (32, 100, 100);
@@ -103,5 +104,12 @@ fn adding(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, char_lm, adding);
+criterion_group! {
+    name = benches;
+    config = {
+        allocator::keep_freed_memory();
+        Criterion::default()
+    };
+    targets = char_lm, adding
+}
 criterion_main!(benches);

@@ -5,9 +5,10 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use gradflow_tensor::{Tensor, no_grad};
 use rand::SeedableRng;
 
-/// mimalloc, as in every gradflow binary (see `docs/benchmarks.md`, "The allocator").
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// mimalloc, set up as in the `gradflow` binary (see `docs/benchmarks.md`, "The allocator").
+#[path = "../crates/gradflow/src/allocator.rs"]
+#[allow(unsafe_code)] // two calls into mimalloc's option table; see the module.
+mod allocator;
 
 fn matmul(c: &mut Criterion) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
@@ -26,5 +27,12 @@ fn matmul(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, matmul);
+criterion_group! {
+    name = benches;
+    config = {
+        allocator::keep_freed_memory();
+        Criterion::default()
+    };
+    targets = matmul
+}
 criterion_main!(benches);

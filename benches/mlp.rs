@@ -10,9 +10,10 @@ use gradflow::optimizers::{Optimizer, Sgd, SgdConfig};
 use gradflow::tensor::{Reduction, Tensor};
 use rand::SeedableRng;
 
-/// mimalloc, as in every gradflow binary (see `docs/benchmarks.md`, "The allocator").
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// mimalloc, set up as in the `gradflow` binary (see `docs/benchmarks.md`, "The allocator").
+#[path = "../crates/gradflow/src/allocator.rs"]
+#[allow(unsafe_code)] // two calls into mimalloc's option table; see the module.
+mod allocator;
 
 fn mlp(sigmoid: bool, rng: &mut rand::rngs::StdRng) -> Sequential {
     let mut dims = vec![784];
@@ -56,5 +57,12 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    config = {
+        allocator::keep_freed_memory();
+        Criterion::default()
+    };
+    targets = bench
+}
 criterion_main!(benches);

@@ -8,9 +8,10 @@ use gradflow_normalization::{batch_norm, group_norm};
 use gradflow_tensor::Tensor;
 use rand::SeedableRng;
 
-/// mimalloc, as in every gradflow binary (see `docs/benchmarks.md`, "The allocator").
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// mimalloc, set up as in the `gradflow` binary (see `docs/benchmarks.md`, "The allocator").
+#[path = "../crates/gradflow/src/allocator.rs"]
+#[allow(unsafe_code)] // two calls into mimalloc's option table; see the module.
+mod allocator;
 
 /// BatchNorm over all dims but 1, written with tensor ops.
 fn batch_norm_composed(x: &Tensor, g: &Tensor, b: &Tensor) -> Tensor {
@@ -82,5 +83,12 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    config = {
+        allocator::keep_freed_memory();
+        Criterion::default()
+    };
+    targets = bench
+}
 criterion_main!(benches);

@@ -8,9 +8,10 @@ use gradflow::tensor::{Module, Reduction, Tensor};
 use gradflow::vanishing::model::{Activation, InitScheme, LadderNet, MlpSpec, Norm};
 use rand::SeedableRng;
 
-/// mimalloc, as in every gradflow binary (see `docs/benchmarks.md`, "The allocator").
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// mimalloc, set up as in the `gradflow` binary (see `docs/benchmarks.md`, "The allocator").
+#[path = "../crates/gradflow/src/allocator.rs"]
+#[allow(unsafe_code)] // two calls into mimalloc's option table; see the module.
+mod allocator;
 
 fn recorder(c: &mut Criterion) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
@@ -51,5 +52,12 @@ fn recorder(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, recorder);
+criterion_group! {
+    name = benches;
+    config = {
+        allocator::keep_freed_memory();
+        Criterion::default()
+    };
+    targets = recorder
+}
 criterion_main!(benches);

@@ -25,9 +25,10 @@ use gradflow_tensor::{Module, Reduction, Tensor, no_grad};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-/// mimalloc, as in every gradflow binary (see `docs/benchmarks.md`, "The allocator").
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// mimalloc, set up as in the `gradflow` binary (see `docs/benchmarks.md`, "The allocator").
+#[path = "../crates/gradflow/src/allocator.rs"]
+#[allow(unsafe_code)] // two calls into mimalloc's option table; see the module.
+mod allocator;
 
 /// One training step: zero_grad, forward, loss, backward, update.
 fn train_step(net: &ResNet, opt: &mut Sgd, x: &Tensor, y: &[usize]) -> f32 {
@@ -128,5 +129,12 @@ fn bench(c: &mut Criterion) {
     eval(c, "resnet20", ResNetConfig::resnet20(10), 256, 32);
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    config = {
+        allocator::keep_freed_memory();
+        Criterion::default()
+    };
+    targets = bench
+}
 criterion_main!(benches);

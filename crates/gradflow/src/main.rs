@@ -11,10 +11,11 @@ use gradflow::vanishing::{self, LabOptions};
 
 /// The binary's allocator (feature `mimalloc`, on by default): a training step frees and
 /// reallocates the same large buffers every step; glibc's malloc returns them to the kernel
-/// and faults them in again, mimalloc keeps them. See `docs/benchmarks.md`, "The allocator".
+/// and faults them in again, mimalloc set up by `allocator` keeps them. See
+/// `docs/benchmarks.md`, "The allocator".
 #[cfg(feature = "mimalloc")]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[allow(unsafe_code)] // two calls into mimalloc's option table; see the module.
+mod allocator;
 
 /// Vanishing gradients and their cures, measured.
 ///
@@ -497,6 +498,8 @@ fn sequence(a: SequenceArgs) -> Result<(), CliError> {
 }
 
 fn main() -> ExitCode {
+    #[cfg(feature = "mimalloc")]
+    allocator::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Vanishing(a)) => vanishing(a),

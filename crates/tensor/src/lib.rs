@@ -33,7 +33,8 @@
 //! - Matrix products and convolutions run through the `gemm` crate with runtime CPU dispatch;
 //!   large elementwise ops, im2col and conv batches use rayon. The loops (map/zip,
 //!   broadcasting, the GEMM call, FMA `axpy`, SIMD dispatch) live in the private `kernels`
-//!   module, the only place in the workspace where `unsafe` is allowed.
+//!   module, the only place in the workspace's libraries where `unsafe` is allowed (the
+//!   `gradflow` binary's allocator setup holds the one other block).
 //! - Graphs are freed iteratively: depth is bounded by memory, not by the stack.
 //!
 //! ## Panic policy
@@ -43,8 +44,8 @@
 
 pub mod autograd;
 pub mod gradcheck;
-// The one module of the workspace allowed to use `unsafe`: the workspace lints deny
-// `unsafe_code` everywhere else. See its module docs for the three kinds of `unsafe` it holds.
+// The one library module of the workspace allowed to use `unsafe`: the workspace lints deny
+// `unsafe_code` everywhere else (the binary's allocator setup aside). See its module docs for the three kinds of `unsafe` it holds.
 #[allow(unsafe_code)]
 mod kernels;
 pub mod layout;
