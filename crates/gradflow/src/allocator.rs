@@ -2,15 +2,15 @@
 //! include this file): mimalloc, told to keep the memory a training step frees.
 //!
 //! A training step frees and reallocates the same large buffers (activations, gradients,
-//! im2col columns) every step. By default mimalloc returns ("purges") freed memory to the
-//! operating system 10 ms after it is freed, and the next step faults it in again, page by
-//! page, each page zeroed by the kernel. On the 2-core VMs we measure on, page faults are
-//! expensive (the host reclaims guest memory), and that default cost a third of a ResNet step.
-//! `keep_freed_memory` turns purging off, as PyTorch's CPU allocator (glibc's malloc with its
-//! dynamic mmap threshold) effectively does: measured on 2026-12-06, interleaved, CIFAR
-//! resnet20 train step 641–681 ms → 382–387 ms, resnet18 b16 224² 1.93–2.07 s → 1.28–1.31 s,
-//! char-LM LSTM step 188–214 ms → 129–131 ms; peak RSS of resnet20's step 257 → 310 MB. See
-//! `docs/benchmarks.md`, "The allocator".
+//! im2col columns) every step. By default mimalloc v3 returns ("purges") freed memory to the
+//! operating system a second after it is freed, and a later step faults it in again, page by
+//! page, each page zeroed by the kernel. On the 2-core VMs we measure on (where the kernel's
+//! DAMON reclaim, kdamond, runs) those faults cost a fifth of a ResNet step.
+//! [`keep_freed_memory`] turns purging off, as PyTorch's CPU allocator (glibc's malloc with its
+//! dynamic mmap threshold) effectively does: measured on 2026-12-06, old and new bench binary
+//! alternated, CIFAR resnet20 train step 475–510 ms → 381–388 ms, char-LM LSTM step 135–161 ms
+//! → 127–132 ms. The price is memory: the process keeps its peak (resnet20's step: peak RSS
+//! 294 → 309 MiB in `scripts/bench-compare.py`). See `docs/benchmarks.md`, "The allocator".
 
 use std::ffi::{c_int, c_long};
 
@@ -56,10 +56,9 @@ pub fn keep_freed_memory() -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn purging_is_turned_off_once() {
+        use super::{PURGE_DELAY, keep_freed_memory, mi_option_get};
         // A test process does not set MIMALLOC_PURGE_DELAY, so the option holds mimalloc's
         // default: the first call must find it at PURGE_DELAY (a wrong index or default makes
         // it return false) and set it to −1; the second finds −1 and changes nothing.
