@@ -231,7 +231,7 @@ fn compute_chunked(a: &ScanArgs<'_>, d: Dims, parts: usize) -> Forward {
     // A contiguous copy of W_hhᵀ `[H, G·H]`: the per-step GEMM then reads its right operand
     // row-major, which the GEMM kernel handles 1.75× faster than W_hh's own transposed layout
     // (B = 32, H = 256: 156 vs 275 µs per step on the 2-core machine).
-    let wt = transpose(&a.w_hh.to_vec(), kind.gates() * hidden, hidden);
+    let wt = a.w_hh.t().to_vec();
     let bias = a.b_hh.map(Tensor::to_vec);
     let bh = batch * hidden;
     let per_saved = kind.saved() * hidden;
@@ -495,23 +495,6 @@ fn weight_grad(d: Dims, g: &[f32], y: &[f32], h0: &[f32]) -> Vec<f32> {
     dw
 }
 
-/// The transpose of a row-major `[rows, cols]` matrix, in 32×32 tiles so that both the reads
-/// and the writes stay within a few cache lines per tile.
-fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    const TILE: usize = 32;
-    let mut t = vec![0.0f32; rows * cols];
-    for r0 in (0..rows).step_by(TILE) {
-        for c0 in (0..cols).step_by(TILE) {
-            for r in r0..(r0 + TILE).min(rows) {
-                for c in c0..(c0 + TILE).min(cols) {
-                    t[c * rows + r] = m[r * cols + c];
-                }
-            }
-        }
-    }
-    t
-}
-
 type BpttGrads = (Vec<f32>, Option<Vec<f32>>, Vec<f32>, Vec<f32>);
 
 /// The reverse sweep, one task per chunk of batch rows (see [`Chunk`]): per step the gate
@@ -550,24 +533,26 @@ fn backward_chunked(
     let parts = chunks(d.batch, parts);
     let gx_parts = split_steps(&mut dgx, d.t_len, d.batch, gw, &parts);
     let gh_parts = split_steps(&mut dgh, d.t_len, d.batch, if gru { gw } else { 0 }, &parts);
-    // W_hh `[G·H, H]`, contiguous: the right operand of every step's (∂L/∂gh_t)·W_hh.
-    let wv = w.to_vec();
-    let sweep = BackwardSweep {
-        d,
-        dys_h,
-        dys_c,
-        hs,
-        cs,
-        saved,
-        h0,
-        c0,
-        w: &wv,
-    };
+    // W_hh `[G·H, H]` (detached, contiguous): the right operand of every step's
+    // (∂L/∂gh_t)·W_hh, read in place.
     let tasks: Vec<_> = parts.iter().zip(gx_parts).zip(gh_parts).collect();
-    let states: Vec<(Vec<f32>, Vec<f32>)> = tasks
-        .into_par_iter()
-        .map(|((c, gx), gh)| sweep.run(c, gx, gh))
-        .collect();
+    let states: Vec<(Vec<f32>, Vec<f32>)> = w.with_data(|wv| {
+        let sweep = BackwardSweep {
+            d,
+            dys_h,
+            dys_c,
+            hs,
+            cs,
+            saved,
+            h0,
+            c0,
+            w: wv,
+        };
+        tasks
+            .into_par_iter()
+            .map(|((c, gx), gh)| sweep.run(c, gx, gh))
+            .collect()
+    });
     // The chunks are consecutive rows, so ∂L/∂h0 and ∂L/∂c0 are their parts in order.
     let (dh0, dc0) =
         states

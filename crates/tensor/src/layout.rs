@@ -278,4 +278,27 @@ mod tests {
         Layout::new(vec![3, 2], vec![1, 3], 0).for_each_offset(|o| offs.push(o));
         assert_eq!(offs, vec![0, 3, 1, 4, 2, 5]);
     }
+
+    #[test]
+    fn runs_are_as_long_as_the_layout_allows() {
+        let runs = |l: &Layout| {
+            let mut v = vec![];
+            l.for_each_run(|o, len, s| v.push((o, len, s)));
+            v
+        };
+        // Contiguous with an offset: one run.
+        assert_eq!(
+            runs(&Layout::new(vec![2, 3], vec![3, 1], 5)),
+            vec![(5, 6, 1)]
+        );
+        // The transposed 3x2 view: per output row, a run of 2 with stride 3.
+        let t = Layout::new(vec![3, 2], vec![1, 3], 0);
+        assert_eq!(runs(&t), vec![(0, 2, 3), (1, 2, 3), (2, 2, 3)]);
+        // A [2, 3, 4] buffer with its first two dims swapped: unit-stride runs of 4.
+        let p = Layout::new(vec![3, 2, 4], vec![4, 12, 1], 0);
+        let r = runs(&p);
+        assert_eq!(r.len(), 6);
+        assert!(r.iter().all(|&(_, len, s)| len == 4 && s == 1));
+        assert_eq!(r[1].0, 12);
+    }
 }

@@ -45,7 +45,8 @@
 pub mod autograd;
 pub mod gradcheck;
 // The one library module of the workspace allowed to use `unsafe`: the workspace lints deny
-// `unsafe_code` everywhere else (the binary's allocator setup aside). See its module docs for the three kinds of `unsafe` it holds.
+// `unsafe_code` everywhere else (the binary's allocator setup aside). See its module docs for
+// the three kinds of `unsafe` it holds.
 #[allow(unsafe_code)]
 mod kernels;
 pub mod layout;

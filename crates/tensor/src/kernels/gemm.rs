@@ -57,6 +57,15 @@ impl<'a> MatRef<'a> {
 
     /// The transpose of a contiguous row-major matrix with `cols` columns: the same buffer
     /// read with the strides swapped, no copy.
+    ///
+    /// ```
+    /// use gradflow_tensor::{MatRef, gemm_into};
+    /// let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // [[1, 2, 3], [4, 5, 6]]
+    /// let mut ata = [0.0; 9]; // Aᵀ·A, [3, 3]
+    /// let (at, a) = (MatRef::row_major_t(&a, 3), MatRef::row_major(&a, 3));
+    /// gemm_into(&mut ata, 3, 3, 2, at, a, false, 1);
+    /// assert_eq!(ata, [17.0, 22.0, 27.0, 22.0, 29.0, 36.0, 27.0, 36.0, 45.0]);
+    /// ```
     pub fn row_major_t(data: &'a [f32], cols: usize) -> Self {
         MatRef {
             data,

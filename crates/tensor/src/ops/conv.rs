@@ -823,10 +823,11 @@ mod tests {
     }
 
     /// The shifted im2col/col2im path (stride 1, output as wide as the input), forward
-    /// against the definition and backward against the gradient of the definition's sum of
-    /// squares, including taps that read only padding (width 1) and dilation.
+    /// against the definition and backward against central differences ([`gradcheck`]),
+    /// including taps that read only padding (width 1) and dilation.
     #[test]
     fn shifted_path_matches_definition() {
+        use crate::{GradCheck, gradcheck};
         use rand::SeedableRng;
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
         let cases = [
@@ -845,57 +846,21 @@ mod tests {
             ),
         ];
         for (xs, ws, p) in cases {
-            let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng).requires_grad_();
-            let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng).requires_grad_();
+            let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng);
+            let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng);
             let y = x.conv2d(&w, None, p);
             // The shifted path's condition: stride 1 and an output as wide as the input.
             assert!(p.stride == (1, 1) && y.shape()[3] == xs[3], "{p:?}");
             let want = naive(&x, &w, p);
-            let got = y.to_vec();
-            for (a, b) in got.iter().zip(&want) {
+            for (a, b) in y.to_vec().iter().zip(&want) {
                 assert!((a - b).abs() < 1e-4, "{p:?}: {a} vs {b}");
             }
-            // d(Σ y²)/dx (every fifth element) and d(Σ y²)/dW (all) against central
-            // differences of the definition.
-            y.powf(2.0).sum_all().backward();
-            let (gx, gw) = (
-                x.grad().expect("x grad").to_vec(),
-                w.grad().expect("w grad").to_vec(),
+            let report = gradcheck(
+                |t| t[0].conv2d(&t[1], None, p),
+                &[x, w],
+                GradCheck::default(),
             );
-            let loss = |xv: &[f32], wv: &[f32]| -> f64 {
-                let xt = Tensor::from_vec(xv.to_vec(), &xs);
-                let wt = Tensor::from_vec(wv.to_vec(), &ws);
-                naive(&xt, &wt, p)
-                    .iter()
-                    .map(|&v| f64::from(v) * f64::from(v))
-                    .sum()
-            };
-            let (xv, wv) = (x.to_vec(), w.to_vec());
-            let eps = 1e-2f32;
-            for i in (0..xv.len()).step_by(5) {
-                let (mut a, mut b) = (xv.clone(), xv.clone());
-                a[i] += eps;
-                b[i] -= eps;
-                let fd = (loss(&a, &wv) - loss(&b, &wv)) / (2.0 * f64::from(eps));
-                // Σ y² is quadratic in x: the central difference is exact up to float
-                // rounding of the sums (|y| ≲ 10, ~100 terms).
-                assert!(
-                    (fd - f64::from(gx[i])).abs() < 2e-2 * (1.0 + fd.abs()),
-                    "{p:?} dx[{i}]: {fd} vs {}",
-                    gx[i]
-                );
-            }
-            for i in 0..wv.len() {
-                let (mut a, mut b) = (wv.clone(), wv.clone());
-                a[i] += eps;
-                b[i] -= eps;
-                let fd = (loss(&xv, &a) - loss(&xv, &b)) / (2.0 * f64::from(eps));
-                assert!(
-                    (fd - f64::from(gw[i])).abs() < 2e-2 * (1.0 + fd.abs()),
-                    "{p:?} dW[{i}]: {fd} vs {}",
-                    gw[i]
-                );
-            }
+            assert!(report.passed, "{p:?}: {report}");
         }
     }
 
