@@ -41,7 +41,7 @@
 
 use std::ops::Range;
 
-use gradflow_tensor::{PAR_MIN_ELEMS, Tensor};
+use gradflow_tensor::{PAR_MIN_ELEMS, Tensor, Writer, write_new};
 use rayon::prelude::*;
 
 /// Which elements share a mean and variance.
@@ -155,24 +155,17 @@ impl Spec {
         (0..n).into_par_iter().map(|i| f(range(i))).collect()
     }
 
-    /// Fill `out` (the whole tensor) chunk by chunk: `f(outer range, base, chunk)` where
-    /// `chunk` is `out[base..]` for that range.
-    fn fill_chunks(&self, out: &mut [f32], f: impl Fn(Range<usize>, usize, &mut [f32]) + Sync) {
-        let per = self.outer_per_chunk();
+    /// A new tensor-sized buffer written chunk by chunk without a zero fill:
+    /// `f(outer range, writer)` writes that range's elements in memory order.
+    fn write_chunks(&self, f: impl Fn(Range<usize>, &mut Writer<'_>) + Sync) -> Vec<f32> {
         let row = self.mid * self.inner;
-        if row == 0 || out.is_empty() {
-            return;
+        let len = self.outer * row;
+        if row == 0 {
+            return vec![0.0; len];
         }
-        let len = per * row;
-        let run = |(i, chunk): (usize, &mut [f32])| {
-            let o0 = i * per;
-            f(o0..o0 + chunk.len() / row, o0 * row, chunk);
-        };
-        if out.len() <= len {
-            run((0, out));
-        } else {
-            out.par_chunks_mut(len).enumerate().for_each(run);
-        }
+        write_new(len, self.outer_per_chunk() * row, |range, w| {
+            f(range.start / row..range.end / row, w)
+        })
     }
 }
 
@@ -181,6 +174,51 @@ impl Spec {
 pub(crate) struct Stats {
     pub mean: Vec<f64>,
     pub var: Vec<f64>,
+}
+
+/// Σ(x − k) and Σ(x − k)² over a block in f64, in four independent running sums: one
+/// sequential f64 sum is a chain of dependent adds (4 cycles each).
+#[inline(always)]
+fn shifted_sums(x: &[f32], k: f64) -> (f64, f64) {
+    let (mut s1, mut s2) = ([0.0f64; 4], [0.0f64; 4]);
+    let (blocks, tail) = x.as_chunks::<4>();
+    for b in blocks {
+        for l in 0..4 {
+            let d = f64::from(b[l]) - k;
+            s1[l] += d;
+            s2[l] += d * d;
+        }
+    }
+    for (l, &v) in tail.iter().enumerate() {
+        let d = f64::from(v) - k;
+        s1[l] += d;
+        s2[l] += d * d;
+    }
+    (
+        (s1[0] + s1[1]) + (s1[2] + s1[3]),
+        (s2[0] + s2[1]) + (s2[2] + s2[3]),
+    )
+}
+
+/// Σ dy and Σ dy·x̂ over a block in f64 (four running sums each), x̂ = ((x − hi) − lo)·r.
+#[inline(always)]
+fn grad_sums(x: &[f32], dy: &[f32], (hi, lo): (f32, f32), r: f32) -> (f64, f64) {
+    let (mut a, mut b) = ([0.0f64; 4], [0.0f64; 4]);
+    let (xb, xt) = x.as_chunks::<4>();
+    let (db, dt) = dy[..x.len()].as_chunks::<4>();
+    for (xv, dv) in xb.iter().zip(db) {
+        for l in 0..4 {
+            let xhat = f64::from(((xv[l] - hi) - lo) * r);
+            a[l] += f64::from(dv[l]);
+            b[l] += f64::from(dv[l]) * xhat;
+        }
+    }
+    for (l, (&xv, &d)) in xt.iter().zip(dt).enumerate() {
+        let xhat = f64::from(((xv - hi) - lo) * r);
+        a[l] += f64::from(d);
+        b[l] += f64::from(d) * xhat;
+    }
+    ((a[0] + a[1]) + (a[2] + a[3]), (b[0] + b[1]) + (b[2] + b[3]))
 }
 
 /// One read pass over `x`: mean and biased variance of every set (shifted-data sums in f64).
@@ -209,13 +247,7 @@ pub(crate) fn set_stats(x: &[f32], spec: &Spec) -> Stats {
             return (touched.start, s1, s2);
         }
         spec.for_each_block(os, |start, s, _| {
-            let k = shift[s];
-            let (mut a, mut b) = (0.0f64, 0.0f64);
-            for &v in &x[start..start + spec.inner] {
-                let d = v as f64 - k;
-                a += d;
-                b += d * d;
-            }
+            let (a, b) = shifted_sums(&x[start..start + spec.inner], shift[s]);
             s1[s - touched.start] += a;
             s2[s - touched.start] += b;
         });
@@ -285,22 +317,19 @@ pub(crate) fn normalize(
     let gamma = weight.map(|w| w.to_vec());
     let beta = bias.map(|b| b.to_vec());
     let y = x.with_data(|xs| {
-        let mut y = vec![0.0f32; xs.len()];
-        spec.fill_chunks(&mut y, |os, base, out| {
+        spec.write_chunks(|os, out| {
             if spec.inner == 1 {
                 let (stride, table) = spec.row_sets();
                 // Features without spatial extent ([N, C] input): one element per block, so
                 // walk each row directly instead of one block (and one slice) per element.
                 for o in os {
                     let row = o * spec.mid;
-                    let src = &xs[row..row + spec.mid];
-                    let dst = &mut out[row - base..row - base + spec.mid];
-                    for (m, (yv, &xv)) in dst.iter_mut().zip(src).enumerate() {
+                    for (m, &xv) in xs[row..row + spec.mid].iter().enumerate() {
                         let s = o * stride + table[m];
                         let g = gamma.as_ref().map_or(1.0, |g| g[m]);
                         let b = beta.as_ref().map_or(0.0, |b| b[m]);
                         let (hi, lo) = mean[s];
-                        *yv = ((xv - hi) - lo) * (rstd[s] * g) + b;
+                        out.push(((xv - hi) - lo) * (rstd[s] * g) + b);
                     }
                 }
                 return;
@@ -309,13 +338,11 @@ pub(crate) fn normalize(
                 let g = gamma.as_ref().map_or(1.0, |g| g[m]);
                 let b = beta.as_ref().map_or(0.0, |b| b[m]);
                 let ((hi, lo), scale) = (mean[s], rstd[s] * g);
-                let (src, dst) = (&xs[start..start + spec.inner], start - base);
-                for (yv, &xv) in out[dst..dst + spec.inner].iter_mut().zip(src) {
-                    *yv = ((xv - hi) - lo) * scale + b;
-                }
+                out.map(&xs[start..start + spec.inner], |xv| {
+                    ((xv - hi) - lo) * scale + b
+                });
             });
-        });
-        y
+        })
     });
     let mut inputs: Vec<&Tensor> = vec![x];
     inputs.extend(weight);
@@ -413,14 +440,9 @@ fn backward(
                     }
                     spec.for_each_block(os, |start, s, m| {
                         let g = gamma.as_ref().map_or(1.0, |g| g[m]) as f64;
-                        let ((hi, lo), r) = (sv.mean[s], sv.rstd[s]);
-                        let (mut a, mut b) = (0.0f64, 0.0f64);
                         let end = start + spec.inner;
-                        for (&xv, &d) in xs[start..end].iter().zip(&dys[start..end]) {
-                            let xhat = (((xv - hi) - lo) * r) as f64;
-                            a += d as f64;
-                            b += d as f64 * xhat;
-                        }
+                        let (a, b) =
+                            grad_sums(&xs[start..end], &dys[start..end], sv.mean[s], sv.rstd[s]);
                         p.dbeta[m] += a;
                         p.dgamma[m] += b;
                         p.sum_g[s - touched.start] += g * a;
@@ -443,26 +465,24 @@ fn backward(
             if !need_dx {
                 return Vec::new();
             }
-            let mut dx = vec![0.0f32; xs.len()];
             // Per-set means of g and g·x̂, once (not once per block).
             let mg: Vec<f32> = sum_g.iter().map(|&a| (a / n) as f32).collect();
             let mgx: Vec<f32> = sum_gx.iter().map(|&a| (a / n) as f32).collect();
-            spec.fill_chunks(&mut dx, |os, base, out| {
+            let dx = spec.write_chunks(|os, out| {
                 if spec.inner == 1 {
                     let (stride, table) = spec.row_sets();
                     for o in os {
                         let row = o * spec.mid;
-                        let dst = &mut out[row - base..row - base + spec.mid];
-                        for (m, dv) in dst.iter_mut().enumerate() {
+                        for m in 0..spec.mid {
                             let (s, i) = (o * stride + table[m], row + m);
                             let g = gamma.as_ref().map_or(1.0, |g| g[m]);
                             let ((hi, lo), r) = (sv.mean[s], sv.rstd[s]);
-                            *dv = if sv.batch_stats {
+                            out.push(if sv.batch_stats {
                                 let xhat = ((xs[i] - hi) - lo) * r;
                                 r * (g * dys[i] - mg[s] - xhat * mgx[s])
                             } else {
                                 dys[i] * (g * r)
-                            };
+                            });
                         }
                     }
                     return;
@@ -470,22 +490,16 @@ fn backward(
                 spec.for_each_block(os, |start, s, m| {
                     let g = gamma.as_ref().map_or(1.0, |g| g[m]);
                     let ((hi, lo), r) = (sv.mean[s], sv.rstd[s]);
-                    let (end, dst) = (start + spec.inner, start - base);
-                    let out = &mut out[dst..dst + spec.inner];
+                    let end = start + spec.inner;
                     if sv.batch_stats {
-                        let mg = (sum_g[s] / n) as f32;
-                        let mgx = (sum_gx[s] / n) as f32;
-                        for ((o, &xv), &d) in
-                            out.iter_mut().zip(&xs[start..end]).zip(&dys[start..end])
-                        {
+                        let (mg, mgx) = (mg[s], mgx[s]);
+                        out.zip(&xs[start..end], &dys[start..end], |xv, d| {
                             let xhat = ((xv - hi) - lo) * r;
-                            *o = r * (g * d - mg - xhat * mgx);
-                        }
+                            r * (g * d - mg - xhat * mgx)
+                        });
                     } else {
                         let scale = g * r;
-                        for (o, &d) in out.iter_mut().zip(&dys[start..end]) {
-                            *o = d * scale;
-                        }
+                        out.map(&dys[start..end], |d| d * scale);
                     }
                 });
             });

@@ -60,6 +60,7 @@ pub use autograd::{BackwardCtx, NoGradGuard, is_grad_enabled, no_grad};
 pub use gradcheck::{GradCheck, GradCheckReport, Mismatch, gradcheck};
 pub use kernels::alloc::CountingAlloc;
 pub use kernels::gemm::{MatRef, gemm_into};
+pub use kernels::map::{Writer, write_new};
 pub use kernels::simd::{Vectorized, simd_dispatch};
 pub use layout::Layout;
 pub use module::{Module, Scope, TensorKind};

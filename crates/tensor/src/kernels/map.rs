@@ -3,6 +3,7 @@
 //! [`PAR_MIN_ELEMS`] elements.
 
 use std::mem::MaybeUninit;
+use std::ops::Range;
 
 use rayon::prelude::*;
 
@@ -117,5 +118,123 @@ fn zip_serial(
     }
     for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
         o.write(f(x, y));
+    }
+}
+
+/// Writes a new buffer front to back, for [`write_new`]: each call fills the next elements,
+/// so a kernel outside this crate can produce its output without a zero-filled `vec!` first
+/// (BatchNorm's output and input gradient: a memset over the whole tensor per call, 1.5–2.5 %
+/// of a CIFAR ResNet step).
+#[derive(Debug)]
+pub struct Writer<'a> {
+    out: &'a mut [MaybeUninit<f32>],
+    next: usize,
+}
+
+impl Writer<'_> {
+    /// Writes `f(x[i])` into the next `x.len()` elements (compiled for AVX2 when the CPU has
+    /// it, like the tensor's own elementwise ops).
+    ///
+    /// # Panics
+    /// If fewer than `x.len()` elements remain.
+    pub fn map(&mut self, x: &[f32], f: impl Fn(f32) -> f32 + Sync) {
+        let end = self.next + x.len();
+        map_serial(x, &mut self.out[self.next..end], &f);
+        self.next = end;
+    }
+
+    /// Writes `f(a[i], b[i])` into the next `a.len()` elements.
+    ///
+    /// # Panics
+    /// If `a` and `b` differ in length or fewer than `a.len()` elements remain.
+    pub fn zip(&mut self, a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
+        let end = self.next + a.len();
+        zip_serial(a, b, &mut self.out[self.next..end], &f);
+        self.next = end;
+    }
+
+    /// Writes one element.
+    ///
+    /// # Panics
+    /// If the part is already full.
+    pub fn push(&mut self, v: f32) {
+        self.out[self.next].write(v);
+        self.next += 1;
+    }
+}
+
+/// A new vector of `len` floats, written without zero-filling it first: `fill(range, writer)`
+/// writes the elements `range` through `writer`, front to back, for consecutive parts of
+/// `part` elements (the last may be shorter), in parallel when there are several.
+///
+/// # Panics
+/// If `part` is 0 while `len` is not, or if `fill` leaves any element of its part unwritten
+/// (nothing uninitialized is ever read: the vector is then dropped unfinished).
+///
+/// ```
+/// use gradflow_tensor::write_new;
+/// let x = [1.0, 2.0, 3.0, 4.0, 5.0];
+/// let y = write_new(5, 2, |range, w| w.map(&x[range], |v| v * 10.0));
+/// assert_eq!(y, [10.0, 20.0, 30.0, 40.0, 50.0]);
+/// ```
+pub fn write_new(
+    len: usize,
+    part: usize,
+    fill: impl Fn(Range<usize>, &mut Writer<'_>) + Sync,
+) -> Vec<f32> {
+    assert!(part > 0 || len == 0, "write_new: parts of 0 elements");
+    let run = |i: usize, out: &mut [MaybeUninit<f32>]| {
+        let start = i * part;
+        let n = out.len();
+        let mut w = Writer { out, next: 0 };
+        fill(start..start + n, &mut w);
+        assert_eq!(
+            w.next, n,
+            "write_new: the part at {start} wrote {} of its {n} elements",
+            w.next
+        );
+    };
+    filled(len, |out| {
+        if len == 0 {
+        } else if len <= part {
+            run(0, out);
+        } else {
+            out.par_chunks_mut(part)
+                .enumerate()
+                .for_each(|(i, o)| run(i, o));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_new_fills_parts_in_order_and_in_parallel() {
+        let a: Vec<f32> = (0..1000).map(|i| i as f32).collect();
+        let y = write_new(1000, 96, |range, w| {
+            let (lo, hi) = (range.start, range.end);
+            w.push(a[lo] + 0.5);
+            w.zip(&a[lo + 1..hi], &a[lo + 1..hi], |p, q| p + q);
+        });
+        for (i, v) in y.iter().enumerate() {
+            let want = if i % 96 == 0 {
+                i as f32 + 0.5
+            } else {
+                2.0 * i as f32
+            };
+            assert_eq!(*v, want, "element {i}");
+        }
+        assert!(write_new(0, 0, |_, _| unreachable!()).is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "wrote 3 of its 4 elements")]
+    fn a_part_left_unfinished_panics() {
+        write_new(8, 4, |range, w| {
+            let x = vec![1.0f32; range.len() - 1];
+            w.map(&x, |v| v);
+        });
     }
 }
