@@ -468,7 +468,7 @@ fn backward(
             // Per-set means of g and g·x̂, once (not once per block).
             let mg: Vec<f32> = sum_g.iter().map(|&a| (a / n) as f32).collect();
             let mgx: Vec<f32> = sum_gx.iter().map(|&a| (a / n) as f32).collect();
-            let dx = spec.write_chunks(|os, out| {
+            spec.write_chunks(|os, out| {
                 if spec.inner == 1 {
                     let (stride, table) = spec.row_sets();
                     for o in os {
@@ -502,8 +502,7 @@ fn backward(
                         out.map(&dys[start..end], |d| d * scale);
                     }
                 });
-            });
-            dx
+            })
         })
     });
     let to32 = |v: Vec<f64>| v.into_iter().map(|a| a as f32).collect::<Vec<f32>>();
