@@ -5,7 +5,7 @@ use gradflow_tensor::{Vectorized, simd_dispatch};
 use serde::{Deserialize, Serialize};
 
 use crate::OptimError;
-use crate::engine::{Buffers, Engine, Scheduled, UpdateRule, lerp};
+use crate::engine::{Buffers, Engine, Scheduled, UpdateRule, fused, has_fma, lerp};
 use crate::error::{below_one, non_negative};
 
 /// Hyperparameters of [`Adam`]; the defaults are PyTorch's.
@@ -235,23 +235,12 @@ fn dispatch<const MODE: u8>(k: AdamStep<'_>) {
     }
 }
 
-fn has_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
 struct Blocks<'a, const MODE: u8, const FMA: bool>(AdamStep<'a>);
 
 impl<const MODE: u8, const FMA: bool> Blocks<'_, MODE, FMA> {
     #[inline(always)]
     fn fma(a: f32, b: f32, c: f32) -> f32 {
-        if FMA { a.mul_add(b, c) } else { fma(a, b, c) }
+        fused::<FMA>(a, b, c)
     }
 
     /// [`lerp`] with the branch on the weight taken outside the loop.
