@@ -7,13 +7,15 @@
 //!
 //! Throughput is in sequences per second (criterion's elements = batch size), the unit of the
 //! baseline's `seq_per_s`. Built from the library as a user would.
+//! Each step runs through `gradflow_tensor::on_pool`, as the `gradflow` binary runs
+//! `train-lm` (docs/benchmarks.md).
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use gradflow_clipping::clip_grad_norm;
 use gradflow_layers::{EmbeddingConfig, LinearConfig};
 use gradflow_optimizers::{Adam, AdamConfig, Optimizer};
 use gradflow_recurrent::{Lstm, RecurrentConfig};
-use gradflow_tensor::{Module, Reduction, Tensor};
+use gradflow_tensor::{Module, Reduction, Tensor, on_pool};
 use rand::{RngExt, SeedableRng};
 
 /// mimalloc, set up as in the `gradflow` binary (see `docs/benchmarks.md`, "The allocator").
@@ -48,13 +50,15 @@ fn char_lm(c: &mut Criterion) {
     group.throughput(Throughput::Elements(b as u64));
     group.bench_function("charlm_2x256_b32_t100", |bench| {
         bench.iter(|| {
-            opt.zero_grad();
-            let (y, _) = lstm.forward_with(&embed.forward(&idx), None);
-            let logits = head.forward(&y).reshape(&[b * t, v]);
-            let loss = logits.cross_entropy(&tgt, Reduction::Mean, 0.0);
-            loss.backward();
-            clip_grad_norm(&params, 1.0, 2.0);
-            opt.step();
+            on_pool(|| {
+                opt.zero_grad();
+                let (y, _) = lstm.forward_with(&embed.forward(&idx), None);
+                let logits = head.forward(&y).reshape(&[b * t, v]);
+                let loss = logits.cross_entropy(&tgt, Reduction::Mean, 0.0);
+                loss.backward();
+                clip_grad_norm(&params, 1.0, 2.0);
+                opt.step();
+            })
         })
     });
     group.finish();
@@ -93,12 +97,14 @@ fn adding(c: &mut Criterion) {
     group.throughput(Throughput::Elements(b as u64));
     group.bench_function("adding_1x128_b64_t200", |bench| {
         bench.iter(|| {
-            opt.zero_grad();
-            let (out, _) = lstm.forward_with(&x, None);
-            let last = out.select(1, t - 1); // [B, H]
-            let loss = head.forward(&last).mse_loss(&y, Reduction::Mean);
-            loss.backward();
-            opt.step();
+            on_pool(|| {
+                opt.zero_grad();
+                let (out, _) = lstm.forward_with(&x, None);
+                let last = out.select(1, t - 1); // [B, H]
+                let loss = head.forward(&last).mse_loss(&y, Reduction::Mean);
+                loss.backward();
+                opt.step();
+            })
         })
     });
     group.finish();

@@ -2,12 +2,16 @@
 //! workload): 784→256, 18 × 256→256, 256→10, the activation after every layer but the last,
 //! cross-entropy, plain SGD with lr 0.01. Built from the library as a user would:
 //! `Sequential` of `Linear` (PyTorch default init) and activation modules, `Sgd`.
+//!
+//! Each step runs through `gradflow_tensor::on_pool`, on one of rayon's workers, as the
+//! `gradflow` binary runs its training: the parallel splits inside the step are then hot
+//! `join`s instead of hand-overs from criterion's thread (docs/benchmarks.md).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gradflow::activations::{Relu, Sigmoid};
 use gradflow::layers::{LinearConfig, Module, Sequential};
 use gradflow::optimizers::{Optimizer, Sgd, SgdConfig};
-use gradflow::tensor::{Reduction, Tensor};
+use gradflow::tensor::{Reduction, Tensor, on_pool};
 use rand::SeedableRng;
 
 /// mimalloc, set up as in the `gradflow` binary (see `docs/benchmarks.md`, "The allocator").
@@ -47,10 +51,12 @@ fn bench(c: &mut Criterion) {
         let mut opt = Sgd::new(&net.parameters(), cfg).expect("valid SGD settings");
         group.bench_function(name, |b| {
             b.iter(|| {
-                opt.zero_grad();
-                let loss = net.forward(&x).cross_entropy(&y, Reduction::Mean, 0.0);
-                loss.backward();
-                opt.step();
+                on_pool(|| {
+                    opt.zero_grad();
+                    let loss = net.forward(&x).cross_entropy(&y, Reduction::Mean, 0.0);
+                    loss.backward();
+                    opt.step();
+                })
             })
         });
     }

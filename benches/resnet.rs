@@ -7,6 +7,10 @@
 //! - CIFAR resnet20 and resnet56 (option-A shortcuts), training step at batch 128 × 32², SGD
 //!   lr 0.1 momentum 0.9 weight decay 5e-4; resnet20 evaluation at batch 256.
 //!
+//! Each step runs through `gradflow_tensor::on_pool`, on one of rayon's workers, as the
+//! `gradflow` binary runs its training: the parallel splits inside the step are then hot
+//! `join`s instead of hand-overs from criterion's thread (docs/benchmarks.md).
+//!
 //! Throughput is images per second. Each network is built inside its benchmark's closure,
 //! which criterion only calls when the name matches the filter, so that a filtered run
 //! (`cargo bench -p gradflow-resnet --bench resnet -- resnet34/`) holds only that network and
@@ -21,7 +25,7 @@ use criterion::{
 };
 use gradflow_optimizers::{Optimizer, Sgd, SgdConfig};
 use gradflow_resnet::{ResNet, ResNetConfig};
-use gradflow_tensor::{Module, Reduction, Tensor, no_grad};
+use gradflow_tensor::{Module, Reduction, Tensor, no_grad, on_pool};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -67,7 +71,7 @@ fn train(
         let mut opt = Sgd::new(&net.parameters(), sgd).expect("valid SGD config");
         let x = Tensor::randn(&[batch, 3, hw, hw], 0.0, 1.0, &mut rng);
         let y: Vec<usize> = (0..batch).map(|i| (i * 7) % classes).collect();
-        b.iter(|| train_step(&net, &mut opt, &x, &y))
+        b.iter(|| on_pool(|| train_step(&net, &mut opt, &x, &y)))
     });
     group.finish();
 }
@@ -80,7 +84,7 @@ fn eval(c: &mut Criterion, name: &str, cfg: ResNetConfig, batch: usize, hw: usiz
         let mut net = cfg.clone().init(&mut rng).expect("valid config");
         net.eval();
         let x = Tensor::randn(&[batch, 3, hw, hw], 0.0, 1.0, &mut rng);
-        b.iter(|| no_grad(|| net.forward(&x)))
+        b.iter(|| no_grad(|| on_pool(|| net.forward(&x))))
     });
     group.finish();
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use gradflow::data::{self, DEBIAN_FASHION_MNIST, Dataset};
 use gradflow::run::{ReportDir, ReportDirError, memory, progress};
+use gradflow::tensor::on_pool;
 use gradflow::vanishing::report::LabReport;
 use gradflow::vanishing::{self, LabOptions};
 
@@ -501,11 +502,21 @@ fn main() -> ExitCode {
     #[cfg(feature = "mimalloc")]
     allocator::keep_freed_memory();
     let cli = Cli::parse();
+    // Rayon's workers get the main thread's stack size, since the commands below run on one
+    // of them (`on_pool`). Fails only if the pool already exists, which nothing here causes.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .stack_size(8 << 20)
+        .build_global();
+    // The commands whose steps read in-memory data run on a rayon worker (`on_pool`), so the
+    // many parallel splits of each step are hot `join`s (docs/benchmarks.md); the image
+    // commands, whose loop waits on loader threads, stay on the main thread.
     let result = match cli.command {
-        Some(Command::Vanishing(a)) => vanishing(a),
-        Some(Command::ResnetGradients(a)) => resnet_gradients(a),
-        Some(Command::Sequence(a)) => sequence(a),
-        Some(Command::TrainLm(a)) => gradflow::lm::cli::train_lm(&a).map_err(CliError::from),
+        Some(Command::Vanishing(a)) => on_pool(|| vanishing(a)),
+        Some(Command::ResnetGradients(a)) => on_pool(|| resnet_gradients(a)),
+        Some(Command::Sequence(a)) => on_pool(|| sequence(a)),
+        Some(Command::TrainLm(a)) => {
+            on_pool(|| gradflow::lm::cli::train_lm(&a)).map_err(CliError::from)
+        }
         Some(Command::Sample(a)) => gradflow::lm::cli::sample_cli(&a).map_err(CliError::from),
         Some(Command::TrainImage(a)) => gradflow::image::train_image(&a)
             .map(drop)
@@ -517,7 +528,7 @@ fn main() -> ExitCode {
         Some(Command::CompareRuns(a)) => gradflow::image::compare_runs(&a)
             .map(drop)
             .map_err(Into::into),
-        None => vanishing(cli.vanishing),
+        None => on_pool(|| vanishing(cli.vanishing)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -67,7 +67,7 @@ pub use module::{Module, Scope, TensorKind};
 pub use ops::conv::Conv2dParams;
 pub use ops::elementwise::{Elementwise, Saved};
 pub use ops::nn::{CrossEntropy, Reduction};
-pub use parallel::PAR_MIN_ELEMS;
+pub use parallel::{PAR_MIN_ELEMS, on_pool};
 pub use tensor::Tensor;
 
 /// The README's example, compiled and run as a doctest so that it stays true.

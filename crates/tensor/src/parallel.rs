@@ -13,6 +13,41 @@ use rayon::prelude::*;
 /// (together with an in-place SGD update; see docs/benchmarks.md).
 pub const PAR_MIN_ELEMS: usize = 1 << 17;
 
+/// Run `f` on a worker thread of rayon's global pool and wait for its result; from a thread
+/// that already is one of rayon's workers, just run it. The calling thread's grad mode
+/// ([`crate::no_grad`]) goes along.
+///
+/// Run a training step through this. Every parallel kernel splits its work with rayon: from
+/// a worker thread a split is one `join` on the worker's own queue, the other core takes
+/// the second half; from any other thread (a program's `main`) each split is handed to the
+/// pool through its global queue while the caller sleeps until a worker has finished it,
+/// two thread hand-overs per op. A step of the 20-layer MLP bench makes about 60 splits: run
+/// through `on_pool` it took 5.6–5.9 instead of 6.6–6.9 ms (docs/benchmarks.md). PyTorch's
+/// OpenMP regions have no such cost, because the calling thread is one of the team.
+///
+/// Do not block inside `f` on work that itself needs the pool (waiting on a channel fed by
+/// threads that run tensor ops): with `RAYON_NUM_THREADS=1` that worker would wait for
+/// itself. Wrap the step, not a loop that waits for data.
+///
+/// ```
+/// use gradflow_tensor::{Tensor, no_grad, on_pool};
+/// let w = Tensor::ones(&[2]).requires_grad_();
+/// let y = no_grad(|| on_pool(|| w.mul_scalar(2.0)));
+/// assert!(!y.requires_grad());
+/// // The worker's own mode is restored afterwards.
+/// assert!(on_pool(gradflow_tensor::is_grad_enabled));
+/// assert_eq!(on_pool(|| rayon::current_thread_index().is_some()), true);
+/// ```
+pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() {
+        return f();
+    }
+    let grad = crate::is_grad_enabled();
+    // `join` called from outside the pool runs as a whole on one worker: `f` there, and the
+    // empty second half on the same worker's queue.
+    rayon::join(move || crate::autograd::with_grad_mode(grad, f), || ()).0
+}
+
 /// Fill `out` (row-major over `shape`) in parallel chunks of whole rows of dimension 0.
 ///
 /// `f(chunk, rows, start)` must fill `chunk`, which holds rows `start..start + rows` of
