@@ -509,7 +509,8 @@ fn main() -> ExitCode {
         .build_global();
     // The commands whose steps read in-memory data run on a rayon worker (`on_pool`), so the
     // many parallel splits of each step are hot `join`s (docs/benchmarks.md); the image
-    // commands, whose loop waits on loader threads, stay on the main thread.
+    // commands, whose loop waits on loader threads, stay on the main thread, and
+    // `train-image` runs only its forward and backward through `on_pool`.
     let result = match cli.command {
         Some(Command::Vanishing(a)) => on_pool(|| vanishing(a)),
         Some(Command::ResnetGradients(a)) => on_pool(|| resnet_gradients(a)),

@@ -23,7 +23,7 @@ use gradflow_optimizers::{
     Adam, AdamConfig, AdamWConfig, CosineAnnealingLr, LinearLr, LrScheduler, MultiStepLr,
     OneCycleConfig, OneCycleLr, Optimizer, SequentialLr, Sgd, SgdConfig,
 };
-use gradflow_tensor::{Module, Reduction};
+use gradflow_tensor::{Module, Reduction, on_pool};
 use serde::{Deserialize, Serialize};
 
 use super::ImageError;
@@ -381,8 +381,13 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<TrainSummary, Image
             let t0 = Instant::now();
             model.set_step(step);
             opt.zero_grad();
-            let logits = model.forward(&b.to_tensor());
-            let loss = logits.cross_entropy(&b.labels, Reduction::Mean, 0.0);
+            // Forward and backward run on a rayon worker (`on_pool`), so their
+            // parallel splits are hot joins; the wait for the next batch stays on this thread.
+            let (logits, loss) = on_pool(|| {
+                let logits = model.forward(&b.to_tensor());
+                let loss = logits.cross_entropy(&b.labels, Reduction::Mean, 0.0);
+                (logits, loss)
+            });
             let mut value = loss.item();
             if opts.nan_at_step == Some(step) {
                 value = f32::NAN;
@@ -391,7 +396,7 @@ pub fn train(cfg: &TrainConfig, opts: &RunOptions) -> Result<TrainSummary, Image
             guard
                 .loss(step as usize, value)
                 .map_err(|d| stopped(d.to_string()))?;
-            loss.backward();
+            on_pool(|| loss.backward());
             guard
                 .clip_and_check(step as usize, &params, cfg.clip)
                 .map_err(|d| stopped(d.to_string()))?;
