@@ -186,7 +186,7 @@ pub(crate) fn conv_out_len(
 
 /// The output columns j in `j0..j1` whose input column j·sw + off lies inside `0..w`
 /// (the others read padding); `ow` output columns in all.
-fn valid_cols(off: isize, sw: usize, w: usize, ow: usize) -> (usize, usize) {
+pub(crate) fn valid_cols(off: isize, sw: usize, w: usize, ow: usize) -> (usize, usize) {
     let j0 = if off < 0 {
         ((-off) as usize).div_ceil(sw)
     } else {

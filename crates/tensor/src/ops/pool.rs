@@ -11,6 +11,7 @@
 use rayon::prelude::*;
 
 use crate::Tensor;
+use crate::kernels::simd::{Vectorized, simd_dispatch};
 use crate::layout::shape_panic;
 use crate::ops::conv::conv_out_len;
 
@@ -32,6 +33,173 @@ fn per_plane(
     } else {
         for (o, i) in out.chunks_mut(out_plane).zip(x.chunks(in_plane)) {
             f(i, o);
+        }
+    }
+}
+
+/// The geometry of one max pooling, and its per-plane kernel.
+#[derive(Clone, Copy)]
+struct MaxPool {
+    h: usize,
+    w: usize,
+    ow: usize,
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    padding: (usize, usize),
+}
+
+impl MaxPool {
+    /// Pool one `[H, W]` plane into `o` (`[OH, OW]`) and its arg-max positions `a`.
+    ///
+    /// The output columns whose windows lie wholly inside the plane's width go in blocks of
+    /// 8 ([`MaxBlock`]): the block's 8 running maxima stay in registers over all the taps and
+    /// are stored once, a branch-free, vectorized pass. The few columns at the edges take the
+    /// per-window loop ([`MaxPool::window`]). Both visit a window's taps in row-major order,
+    /// so they pick the same element. The per-window loop alone, with a bounds check at every
+    /// tap, was 12.8 % of a ResNet-18 evaluation step (its 3×3, stride-2 pool over 112²
+    /// planes).
+    fn plane(&self, plane: &[f32], o: &mut [f32], a: &mut [u32]) {
+        let ((kh, kw), (sh, sw), (ph, pw)) = (self.kernel, self.stride, self.padding);
+        // Output columns jlo..jhi read no padding at any tap.
+        let (jlo, _) = crate::ops::conv::valid_cols(-(pw as isize), sw, self.w, self.ow);
+        let (_, jhi) =
+            crate::ops::conv::valid_cols(kw as isize - 1 - pw as isize, sw, self.w, self.ow);
+        // Strides 1 and 2 (every pool of the ResNets) have the vectorized path, for 8
+        // columns or more.
+        let fast = if sw <= 2 && jhi >= jlo + 8 {
+            jlo..jhi
+        } else {
+            0..0
+        };
+        let mut rows = Vec::with_capacity(kh);
+        for (i, (orow, arow)) in o
+            .chunks_exact_mut(self.ow)
+            .zip(a.chunks_exact_mut(self.ow))
+            .enumerate()
+        {
+            let top = (i * sh) as isize - ph as isize;
+            rows.clear();
+            rows.extend(
+                (0..kh as isize)
+                    .map(|di| top + di)
+                    .filter(|&ih| ih >= 0 && ih < self.h as isize)
+                    .map(|ih| ih as usize),
+            );
+            if !fast.is_empty() {
+                let (best, at) = (&mut orow[..], &mut arow[..]);
+                let (plane, w, rows, cols) = (plane, self.w, &rows[..], fast.clone());
+                if sw == 1 {
+                    simd_dispatch(MaxBlock::<1> {
+                        plane,
+                        w,
+                        rows,
+                        kw,
+                        pw,
+                        cols,
+                        best,
+                        at,
+                    });
+                } else {
+                    simd_dispatch(MaxBlock::<2> {
+                        plane,
+                        w,
+                        rows,
+                        kw,
+                        pw,
+                        cols,
+                        best,
+                        at,
+                    });
+                }
+            }
+            for j in (0..self.ow).filter(|j| !fast.contains(j)) {
+                (orow[j], arow[j]) = self.window(plane, &rows, j);
+            }
+        }
+    }
+
+    /// The maximum of output column `j`'s window over the valid input `rows`, and where it is:
+    /// PyTorch's `val > maxval || isnan(val)`, starting from −∞ at the window's first valid
+    /// element (so a window of −∞ alone still names an element of its own).
+    fn window(&self, plane: &[f32], rows: &[usize], j: usize) -> (f32, u32) {
+        let (kw, sw, pw) = (self.kernel.1, self.stride.1, self.padding.1);
+        let left = (j * sw) as isize - pw as isize;
+        let (mut best, mut at) = (f32::NEG_INFINITY, u32::MAX);
+        for &ih in rows {
+            for iw in (left.max(0)..(left + kw as isize).min(self.w as isize)).map(|c| c as usize) {
+                let pos = ih * self.w + iw;
+                let v = plane[pos];
+                if at == u32::MAX || v > best || v.is_nan() {
+                    (best, at) = (v, pos as u32);
+                }
+            }
+        }
+        (best, at)
+    }
+}
+
+/// The output columns `cols` (at least 8) of one output row whose windows lie inside the
+/// plane's width, in blocks of 8; the last block ends at `cols.end` and may overlap the one
+/// before (recomputing an output writes the same value and position). Output j reads input
+/// columns j·S − pw + dj, dj < `kw`, on each of the valid `rows`. A block's 8 running maxima
+/// and positions stay in local arrays over all the taps and are stored once; the choice is
+/// applied as a lane mask with and/or, so the pass has no branch and no masked store
+/// (written as `if`, the compiler emitted a masked store per tap, which is slow on AMD
+/// cores, and a branch per index lane). `S` is the stride, 1 or 2.
+struct MaxBlock<'a, const S: usize> {
+    plane: &'a [f32],
+    w: usize,
+    rows: &'a [usize],
+    kw: usize,
+    pw: usize,
+    cols: std::ops::Range<usize>,
+    best: &'a mut [f32],
+    at: &'a mut [u32],
+}
+
+impl<const S: usize> Vectorized for MaxBlock<'_, S> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let MaxBlock {
+            plane,
+            w,
+            rows,
+            kw,
+            pw,
+            cols,
+            best,
+            at,
+        } = self;
+        if rows.is_empty() || cols.len() < 8 {
+            return;
+        }
+        let full = (cols.len() / 8) * 8;
+        let last = (full < cols.len()).then_some(cols.end - 8);
+        for j0 in (cols.start..cols.start + full).step_by(8).chain(last) {
+            let c0 = j0 * S - pw;
+            let mut b = [f32::NEG_INFINITY; 8];
+            // The window's first valid element, PyTorch's initial index.
+            let mut a: [u32; 8] = std::array::from_fn(|l| (rows[0] * w + c0 + l * S) as u32);
+            for &ih in rows {
+                let row = &plane[ih * w..(ih + 1) * w];
+                for dj in 0..kw {
+                    let c = c0 + dj;
+                    // One bounds check per tap: the block reads row[c ..= c + 7·S].
+                    let s = &row[c..=c + 7 * S];
+                    let v: [f32; 8] = std::array::from_fn(|l| s[l * S]);
+                    let m: [u32; 8] = std::array::from_fn(|l| {
+                        0u32.wrapping_sub(u32::from(v[l] > b[l] || v[l].is_nan()))
+                    });
+                    b = std::array::from_fn(|l| {
+                        f32::from_bits((v[l].to_bits() & m[l]) | (b[l].to_bits() & !m[l]))
+                    });
+                    let p = (ih * w + c) as u32;
+                    a = std::array::from_fn(|l| ((p + (l * S) as u32) & m[l]) | (a[l] & !m[l]));
+                }
+            }
+            best[j0..j0 + 8].copy_from_slice(&b);
+            at[j0..j0 + 8].copy_from_slice(&a);
         }
     }
 }
@@ -73,6 +241,11 @@ impl Tensor {
 
     /// Max pooling with a `kernel` window moved by `stride`, `padding` counted as −∞.
     ///
+    /// Each output is the first maximum of its window in row-major order, or the window's
+    /// last NaN when it holds one, and the gradient goes to that element: PyTorch's rule
+    /// (`val > maxval || isnan(val)`, `aten/src/ATen/native/cpu/MaxPoolKernel.cpp`). A window
+    /// of −∞ alone picks its first valid element.
+    ///
     /// # Shapes
     /// `[N, C, H, W] → [N, C, OH, OW]`, OH = ⌊(H + 2·pad − k) / stride⌋ + 1.
     #[track_caller]
@@ -86,66 +259,62 @@ impl Tensor {
         let xs = self.shape().to_vec();
         let (h, w) = (xs[2], xs[3]);
         let x = self.contiguous();
-        let mut out = vec![0.0f32; xs[0] * xs[1] * oh * ow];
-        // Arg-max positions within each plane, as f32-free u32 indices.
-        let mut arg = vec![0u32; out.len()];
-        let window = |plane: &[f32], o: &mut [f32], a: &mut [u32]| {
-            for i in 0..oh {
-                for j in 0..ow {
-                    let (mut best, mut at) = (f32::NEG_INFINITY, u32::MAX);
-                    for di in 0..kernel.0 {
-                        let ih = (i * stride.0 + di) as isize - padding.0 as isize;
-                        if ih < 0 || ih >= h as isize {
-                            continue;
-                        }
-                        for dj in 0..kernel.1 {
-                            let iw = (j * stride.1 + dj) as isize - padding.1 as isize;
-                            if iw < 0 || iw >= w as isize {
-                                continue;
-                            }
-                            let pos = ih as usize * w + iw as usize;
-                            let v = plane[pos];
-                            if v > best || v.is_nan() || at == u32::MAX {
-                                best = v;
-                                at = pos as u32;
-                                if v.is_nan() {
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                    o[i * ow + j] = best;
-                    a[i * ow + j] = at;
-                }
-            }
+        let pool = MaxPool {
+            h,
+            w,
+            ow,
+            kernel,
+            stride,
+            padding,
         };
+        let mut out = vec![0.0f32; xs[0] * xs[1] * oh * ow];
+        // Arg-max positions within each plane (flat ih·W + iw), as PyTorch's `indices`.
+        let mut arg = vec![0u32; out.len()];
         let (ip, op) = (h * w, oh * ow);
         x.with_data(|xd| {
-            if xd.len() >= crate::parallel::PAR_MIN_ELEMS && op > 0 {
+            if op == 0 {
+                return;
+            }
+            if xd.len() >= crate::parallel::PAR_MIN_ELEMS {
                 out.par_chunks_mut(op)
                     .zip(arg.par_chunks_mut(op))
                     .zip(xd.par_chunks(ip))
-                    .for_each(|((o, a), p)| window(p, o, a));
-            } else if op > 0 {
+                    .for_each(|((o, a), p)| pool.plane(p, o, a));
+            } else {
                 for ((o, a), p) in out
                     .chunks_mut(op)
                     .zip(arg.chunks_mut(op))
                     .zip(xd.chunks(ip))
                 {
-                    window(p, o, a);
+                    pool.plane(p, o, a);
                 }
             }
         });
         let y = Tensor::from_vec(out, &[xs[0], xs[1], oh, ow]);
         y.record("max_pool2d", &[self], false, move |c| {
             let mut dx = vec![0.0f32; xs.iter().product()];
-            c.grad_output().with_data(|dy| {
-                for ((dxp, dyp), ap) in dx.chunks_mut(ip).zip(dy.chunks(op)).zip(arg.chunks(op)) {
-                    for (&g, &a) in dyp.iter().zip(ap) {
-                        dxp[a as usize] += g;
-                    }
+            // Every plane scatters into its own slice of dx: planes run in parallel.
+            let scatter = |dxp: &mut [f32], dyp: &[f32], ap: &[u32]| {
+                for (&g, &a) in dyp.iter().zip(ap) {
+                    dxp[a as usize] += g;
                 }
-            });
+            };
+            if op > 0 {
+                c.grad_output().with_data(|dy| {
+                    if dx.len() >= crate::parallel::PAR_MIN_ELEMS {
+                        dx.par_chunks_mut(ip)
+                            .zip(dy.par_chunks(op))
+                            .zip(arg.par_chunks(op))
+                            .for_each(|((dxp, dyp), ap)| scatter(dxp, dyp, ap));
+                    } else {
+                        for ((dxp, dyp), ap) in
+                            dx.chunks_mut(ip).zip(dy.chunks(op)).zip(arg.chunks(op))
+                        {
+                            scatter(dxp, dyp, ap);
+                        }
+                    }
+                });
+            }
             vec![Some(Tensor::from_vec(dx, &xs))]
         })
     }
@@ -264,6 +433,70 @@ mod tests {
         let g = x.grad().unwrap().to_vec();
         assert_eq!(g.iter().sum::<f32>(), 4.0);
         assert_eq!(g[5], 1.0);
+    }
+
+    /// The per-window loop with PyTorch's rule: (max, arg-max) of one output.
+    fn reference_window(plane: &[f32], p: &MaxPool, i: usize, j: usize) -> (f32, u32) {
+        let (mut best, mut at) = (f32::NEG_INFINITY, u32::MAX);
+        for di in 0..p.kernel.0 {
+            for dj in 0..p.kernel.1 {
+                let ih = (i * p.stride.0 + di) as isize - p.padding.0 as isize;
+                let iw = (j * p.stride.1 + dj) as isize - p.padding.1 as isize;
+                if ih < 0 || iw < 0 || ih >= p.h as isize || iw >= p.w as isize {
+                    continue;
+                }
+                let pos = ih as usize * p.w + iw as usize;
+                let v = plane[pos];
+                if at == u32::MAX || v > best || v.is_nan() {
+                    (best, at) = (v, pos as u32);
+                }
+            }
+        }
+        (best, at)
+    }
+
+    #[test]
+    fn tap_passes_match_the_window_loop() {
+        // Values from a small set, so that ties are common, with NaNs and −∞ mixed in: the
+        // tap-by-tap kernel must pick the same element as the per-window loop in every case
+        // (the first maximum, the last NaN, the first element of a window of −∞).
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for case in 0..400 {
+            let (kh, kw) = (rng.random_range(1..4usize), rng.random_range(1..4usize));
+            let (sh, sw) = (rng.random_range(1..4usize), rng.random_range(1..4usize));
+            let (ph, pw) = (rng.random_range(0..=kh / 2), rng.random_range(0..=kw / 2));
+            let (h, w) = (rng.random_range(kh..40usize), rng.random_range(kw..70usize));
+            let (oh, ow) = ((h + 2 * ph - kh) / sh + 1, (w + 2 * pw - kw) / sw + 1);
+            let plane: Vec<f32> = (0..h * w)
+                .map(|_| match rng.random_range(0..20u32) {
+                    0 => f32::NAN,
+                    1..=3 => f32::NEG_INFINITY,
+                    v => (v % 5) as f32,
+                })
+                .collect();
+            let p = MaxPool {
+                h,
+                w,
+                ow,
+                kernel: (kh, kw),
+                stride: (sh, sw),
+                padding: (ph, pw),
+            };
+            let (mut o, mut a) = (vec![0.0f32; oh * ow], vec![0u32; oh * ow]);
+            p.plane(&plane, &mut o, &mut a);
+            for i in 0..oh {
+                for j in 0..ow {
+                    let (v, at) = reference_window(&plane, &p, i, j);
+                    let (got_v, got_at) = (o[i * ow + j], a[i * ow + j]);
+                    assert!(
+                        got_at == at && (got_v == v || (got_v.is_nan() && v.is_nan())),
+                        "case {case}: k ({kh}, {kw}) s ({sh}, {sw}) p ({ph}, {pw}) plane \
+                         {h}×{w}, output ({i}, {j}): got {got_v} at {got_at}, want {v} at {at}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
