@@ -679,11 +679,15 @@ impl BackwardSweep<'_> {
 /// f32 weight, keeps every operand of the per-step GEMM normal; larger values are untouched.
 const FLUSH_BELOW: f32 = 1e-30;
 
+/// Sets every element with |x| < [`FLUSH_BELOW`] to +0 (NaN and larger values stay).
+///
+/// Branch-free: the element is and-ed with an all-ones or all-zeros mask and always stored,
+/// so the loop vectorizes. Written as `if x.abs() < FLUSH_BELOW { *x = 0.0 }` it compiled to a
+/// compare and branch per element and took 4.9 % of the adding-problem step.
 fn flush_tiny(v: &mut [f32]) {
     for x in v.iter_mut() {
-        if x.abs() < FLUSH_BELOW {
-            *x = 0.0;
-        }
+        let keep = 0u32.wrapping_sub(u32::from(!(x.abs() < FLUSH_BELOW)));
+        *x = f32::from_bits(x.to_bits() & keep);
     }
 }
 
@@ -691,6 +695,43 @@ fn flush_tiny(v: &mut [f32]) {
 mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng, rngs::StdRng};
+
+    /// The mask form flushes exactly the elements the plain `if` would, to the same +0, and
+    /// keeps every other element's bits: NaN, ±∞, −0's neighbours, the threshold itself.
+    #[test]
+    fn flush_tiny_matches_the_branchy_rule() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut v: Vec<f32> = vec![
+            1e-31,
+            -1e-31,
+            FLUSH_BELOW,
+            -FLUSH_BELOW,
+            2e-30,
+            0.5,
+            -0.0,
+            f32::MIN_POSITIVE / 4.0,
+            f32::NAN,
+            f32::NEG_INFINITY,
+            f32::INFINITY,
+        ];
+        // Random magnitudes from 10⁻⁴⁵ to 10, both signs, spanning the threshold.
+        v.extend((0..997).map(|_| {
+            let m = 10f32.powf(rng.random_range(-45.0..1.0));
+            if rng.random_range(0..2u32) == 0 {
+                m
+            } else {
+                -m
+            }
+        }));
+        let want: Vec<u32> = v
+            .iter()
+            .map(|&x| if x.abs() < FLUSH_BELOW { 0.0f32 } else { x }.to_bits())
+            .collect();
+        flush_tiny(&mut v);
+        let got: Vec<u32> = v.iter().map(|x| x.to_bits()).collect();
+        assert_eq!(got, want);
+        assert!(v.iter().any(|&x| x == 0.0) && v.iter().any(|&x| x != 0.0 && x.abs() < 1e-20));
+    }
 
     fn random(rng: &mut StdRng, shape: &[usize]) -> Tensor {
         let n = shape.iter().product();
