@@ -86,31 +86,17 @@ impl MaxPool {
                     .map(|ih| ih as usize),
             );
             if !fast.is_empty() {
-                let (best, at) = (&mut orow[..], &mut arow[..]);
-                let (plane, w, rows, cols) = (plane, self.w, &rows[..], fast.clone());
-                if sw == 1 {
-                    simd_dispatch(MaxBlock::<1> {
-                        plane,
-                        w,
-                        rows,
-                        kw,
-                        pw,
-                        cols,
-                        best,
-                        at,
-                    });
-                } else {
-                    simd_dispatch(MaxBlock::<2> {
-                        plane,
-                        w,
-                        rows,
-                        kw,
-                        pw,
-                        cols,
-                        best,
-                        at,
-                    });
-                }
+                simd_dispatch(MaxBlock {
+                    plane,
+                    w: self.w,
+                    rows: &rows,
+                    kw,
+                    pw,
+                    stride: sw,
+                    cols: fast.clone(),
+                    best: orow,
+                    at: arow,
+                });
             }
             for j in (0..self.ow).filter(|j| !fast.contains(j)) {
                 (orow[j], arow[j]) = self.window(plane, &rows, j);
@@ -145,22 +131,36 @@ impl MaxPool {
 /// and positions stay in local arrays over all the taps and are stored once; the choice is
 /// applied as a lane mask with and/or, so the pass has no branch and no masked store
 /// (written as `if`, the compiler emitted a masked store per tap, which is slow on AMD
-/// cores, and a branch per index lane). `S` is the stride, 1 or 2.
-struct MaxBlock<'a, const S: usize> {
+/// cores, and a branch per index lane). The stride, 1 or 2, is a constant in each compiled
+/// pass ([`MaxBlock::pass`]).
+struct MaxBlock<'a> {
     plane: &'a [f32],
     w: usize,
     rows: &'a [usize],
     kw: usize,
     pw: usize,
+    stride: usize,
     cols: std::ops::Range<usize>,
     best: &'a mut [f32],
     at: &'a mut [u32],
 }
 
-impl<const S: usize> Vectorized for MaxBlock<'_, S> {
+impl Vectorized for MaxBlock<'_> {
     type Output = ();
     #[inline(always)]
     fn run(self) {
+        if self.stride == 1 {
+            self.pass::<1>();
+        } else {
+            self.pass::<2>();
+        }
+    }
+}
+
+impl MaxBlock<'_> {
+    /// The pass with stride `S`.
+    #[inline(always)]
+    fn pass<const S: usize>(self) {
         let MaxBlock {
             plane,
             w,
@@ -170,6 +170,7 @@ impl<const S: usize> Vectorized for MaxBlock<'_, S> {
             cols,
             best,
             at,
+            ..
         } = self;
         if rows.is_empty() || cols.len() < 8 {
             return;
