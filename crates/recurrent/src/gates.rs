@@ -155,7 +155,10 @@ pub(crate) struct StepGrad<'a> {
 
 /// Backward of one step for the whole batch.
 ///
-/// Writes ∂L/∂gx into `dgx`; for the GRU also ∂L/∂gh into `dgh` (for the other kinds
+/// Writes ∂L/∂gx into `dgx`. For the LSTM `dgx` must hold the step's saved gates i, f, g, o
+/// on entry (`g.saved` is not read): the gradients overwrite them in place, so the reverse
+/// sweep reuses the forward's saved buffer as ∂L/∂gx instead of a zero-filled second one.
+/// For the GRU it also writes ∂L/∂gh into `dgh` (for the other kinds
 /// ∂L/∂gh = ∂L/∂gx and `dgh` is left alone) and z ⊙ ∂L/∂h_t, the direct path to h_{t−1},
 /// into `dh_direct`. For the LSTM, `dc` holds the total ∂L/∂c_t on entry and ∂L/∂c_{t−1}
 /// = f ⊙ ∂L/∂c_t on return: the additive cell path, a diagonal Jacobian with no W_hh in it.
@@ -194,13 +197,13 @@ pub(crate) fn step_backward(
                 }
             }
             CellKind::Lstm => {
+                // In place: dx holds this row's saved gates (see the doc above).
                 simd_dispatch(LstmBackward {
                     dh,
                     c: &g.c[j * hd..(j + 1) * hd],
                     c_prev: &g.c_prev[j * hd..(j + 1) * hd],
-                    saved: blocks::<4>(&g.saved[j * 4 * hd..(j + 1) * 4 * hd], hd),
                     dc: &mut dc[j * hd..(j + 1) * hd],
-                    dx: blocks_mut::<4>(dx, hd),
+                    gates: blocks_mut::<4>(dx, hd),
                 });
             }
             CellKind::Gru => {
@@ -326,15 +329,16 @@ fn lstm_unit_backward(dh: f32, dc: f32, c: f32, cp: f32, s: [f32; 4]) -> (f32, [
     )
 }
 
-/// One row of the LSTM backward, in blocks of [`LANES`] units like [`LstmForward`].
+/// One row of the LSTM backward, in blocks of [`LANES`] units like [`LstmForward`], in
+/// place: `gates` holds the saved i, f, g, o on entry and the four pre-activation gradients
+/// on return (each element is read before it is written, within its block).
 struct LstmBackward<'a> {
     dh: &'a [f32],
     c: &'a [f32],
     c_prev: &'a [f32],
-    saved: [&'a [f32]; 4],
     /// ∂L/∂c_t on entry, ∂L/∂c_{t−1} on return.
     dc: &'a mut [f32],
-    dx: [&'a mut [f32]; 4],
+    gates: [&'a mut [f32]; 4],
 }
 
 impl Vectorized for LstmBackward<'_> {
@@ -346,9 +350,8 @@ impl Vectorized for LstmBackward<'_> {
             dh,
             c,
             c_prev,
-            saved,
             dc,
-            mut dx,
+            mut gates,
         } = self;
         let hd = c.len();
         let nb = hd / LANES;
@@ -356,10 +359,10 @@ impl Vectorized for LstmBackward<'_> {
             let (dhb, _) = dh.as_chunks::<LANES>();
             let (c_b, _) = c.as_chunks::<LANES>();
             let (cpb, _) = c_prev.as_chunks::<LANES>();
-            let sb = saved.map(|s| s.as_chunks::<LANES>().0);
             let (dcb, _) = dc.as_chunks_mut::<LANES>();
-            let dxb = dx.each_mut().map(|s| s.as_chunks_mut::<LANES>().0);
+            let gb = gates.each_mut().map(|s| s.as_chunks_mut::<LANES>().0);
             for b in 0..nb {
+                let s = [gb[0][b], gb[1][b], gb[2][b], gb[3][b]];
                 let mut dcv = [0.0f32; LANES];
                 let mut d = [[0.0f32; LANES]; 4];
                 for l in 0..LANES {
@@ -368,7 +371,7 @@ impl Vectorized for LstmBackward<'_> {
                         dcb[b][l],
                         c_b[b][l],
                         cpb[b][l],
-                        [sb[0][b][l], sb[1][b][l], sb[2][b][l], sb[3][b][l]],
+                        [s[0][l], s[1][l], s[2][l], s[3][l]],
                     );
                     dcv[l] = dcp;
                     for q in 0..4 {
@@ -377,7 +380,7 @@ impl Vectorized for LstmBackward<'_> {
                 }
                 dcb[b] = dcv;
                 for q in 0..4 {
-                    dxb[q][b] = d[q];
+                    gb[q][b] = d[q];
                 }
             }
         }
@@ -387,11 +390,11 @@ impl Vectorized for LstmBackward<'_> {
                 dc[k],
                 c[k],
                 c_prev[k],
-                [saved[0][k], saved[1][k], saved[2][k], saved[3][k]],
+                [gates[0][k], gates[1][k], gates[2][k], gates[3][k]],
             );
             dc[k] = dcp;
             for q in 0..4 {
-                dx[q][k] = dg[q];
+                gates[q][k] = dg[q];
             }
         }
     }
@@ -563,7 +566,8 @@ mod tests {
 
     /// The blocked LSTM kernels put every unit's gates, state and gradients where the scalar
     /// formula says, in the whole blocks and in the tail: hd = 19 is two blocks of 8 and 3
-    /// units left over. Compared bit for bit with `lstm_unit` / `lstm_unit_backward` per unit.
+    /// units left over. Compared bit for bit with `lstm_unit` / `lstm_unit_backward` per unit;
+    /// the backward overwrites the saved gates in place.
     #[test]
     fn blocked_lstm_kernels_match_the_unit_formulas() {
         let mut rng = StdRng::seed_from_u64(3);
@@ -584,14 +588,14 @@ mod tests {
         });
         let (dh, dc0) = (random(&mut rng, hd), random(&mut rng, hd));
         let mut dc = dc0.clone();
-        let mut dx = vec![0.0; 4 * hd];
+        // The backward works in place: the saved gates in, the gradients out.
+        let mut dx = saved.clone();
         simd_dispatch(LstmBackward {
             dh: &dh,
             c: &c,
             c_prev: &cp,
-            saved: blocks::<4>(&saved, hd),
             dc: &mut dc,
-            dx: blocks_mut::<4>(&mut dx, hd),
+            gates: blocks_mut::<4>(&mut dx, hd),
         });
         for k in 0..hd {
             let at = |v: &[f32]| [v[k], v[hd + k], v[2 * hd + k], v[3 * hd + k]];

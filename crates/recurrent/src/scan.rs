@@ -16,6 +16,7 @@
 //! ∂L/∂gx (all steps) flows on to the input GEMM's own backward.
 
 use std::ops::Range;
+use std::sync::{Mutex, PoisonError};
 
 use gradflow_tensor::{MatRef, Tensor, gemm_into};
 use rayon::prelude::*;
@@ -387,10 +388,14 @@ fn finish(a: ScanArgs<'_>, dims: Dims, f: Forward) -> Recurrence {
     inputs.extend(c0);
     inputs.extend(b_hh);
     let has_bias = b_hh.is_some();
+    // The backward runs once (the graph is released after it), and takes the saved gates:
+    // the LSTM's reverse sweep turns them into ∂L/∂gx in place.
+    let saved = Mutex::new(saved);
     let y = Tensor::from_vec(y, &y_shape).record("recurrence", &inputs, true, move |ctx| {
+        let saved = std::mem::take(&mut *saved.lock().unwrap_or_else(PoisonError::into_inner));
         let (dgx, dgh, dh0, dc0) = ctx.grad_output().with_data(|dy| {
             ctx.output()
-                .with_data(|y| backward_through_time(dims, dy, y, &saved, &h0v, &c0v, &w))
+                .with_data(|y| backward_through_time(dims, dy, y, saved, &h0v, &c0v, &w))
         });
         let dw = ctx.needs_grad(1).then(|| {
             let g = dgh.as_deref().unwrap_or(&dgx);
@@ -499,12 +504,13 @@ type BpttGrads = (Vec<f32>, Option<Vec<f32>>, Vec<f32>, Vec<f32>);
 
 /// The reverse sweep, one task per chunk of batch rows (see [`Chunk`]): per step the gate
 /// kernel's backward and one GEMM (∂L/∂gh_t)·W_hh. Returns ∂L/∂gx `[T, B, G·H]`, ∂L/∂gh (GRU
-/// only), ∂L/∂h0 and ∂L/∂c0.
+/// only), ∂L/∂h0 and ∂L/∂c0. The LSTM's ∂L/∂gx is written over `saved` (the same
+/// `[T, B, 4·H]` layout, i, f, g, o), which saves a zero-filled buffer and a write stream.
 fn backward_through_time(
     d: Dims,
     dy: &[f32],
     y: &[f32],
-    saved: &[f32],
+    saved: Vec<f32>,
     h0: &[f32],
     c0: &[f32],
     w: &Tensor,
@@ -516,7 +522,7 @@ fn backward_chunked(
     d: Dims,
     dy: &[f32],
     y: &[f32],
-    saved: &[f32],
+    saved: Vec<f32>,
     h0: &[f32],
     c0: &[f32],
     w: &Tensor,
@@ -528,7 +534,11 @@ fn backward_chunked(
     let gru = kind == CellKind::Gru;
     let (hs, cs) = y.split_at(d.t_len * bh);
     let (dys_h, dys_c) = dy.split_at(d.t_len * bh);
-    let mut dgx = vec![0.0f32; d.t_len * d.batch * gw];
+    let (mut dgx, saved) = if kind == CellKind::Lstm {
+        (saved, Vec::new())
+    } else {
+        (vec![0.0f32; d.t_len * d.batch * gw], saved)
+    };
     let mut dgh = vec![0.0f32; if gru { dgx.len() } else { 0 }];
     let parts = chunks(d.batch, parts);
     let gx_parts = split_steps(&mut dgx, d.t_len, d.batch, gw, &parts);
@@ -543,7 +553,7 @@ fn backward_chunked(
             dys_c,
             hs,
             cs,
-            saved,
+            saved: &saved,
             h0,
             c0,
             w: wv,
@@ -566,7 +576,8 @@ fn backward_chunked(
 }
 
 /// What every chunk of the reverse sweep reads: the output gradient and output (h then c),
-/// the saved activations, the initial state and W_hh.
+/// the saved activations (empty for the LSTM, whose saved gates are in ∂L/∂gx), the initial
+/// state and W_hh.
 struct BackwardSweep<'a> {
     d: Dims,
     dys_h: &'a [f32],
@@ -638,7 +649,12 @@ impl BackwardSweep<'_> {
                     c: if lstm { &self.cs[cur] } else { &[] },
                     h_prev,
                     c_prev,
-                    saved: &self.saved[chunk.at(t, batch, per_saved)],
+                    // The LSTM's saved gates are already in dgx[t] (in place).
+                    saved: if lstm {
+                        &[]
+                    } else {
+                        &self.saved[chunk.at(t, batch, per_saved)]
+                    },
                 },
                 &mut dc,
                 &mut *dgx[t],
@@ -778,7 +794,16 @@ mod tests {
                     .map(|_| rng.random_range(-1.0..1.0))
                     .collect();
                 let back = |parts| {
-                    backward_chunked(d, &dy, &one.y, &one.saved, &one.h0, &one.c0, &w_hh, parts)
+                    backward_chunked(
+                        d,
+                        &dy,
+                        &one.y,
+                        one.saved.clone(),
+                        &one.h0,
+                        &one.c0,
+                        &w_hh,
+                        parts,
+                    )
                 };
                 let b1 = back(1);
                 for parts in [2, 3] {
