@@ -535,6 +535,11 @@ fn backward_chunked(
     let (hs, cs) = y.split_at(d.t_len * bh);
     let (dys_h, dys_c) = dy.split_at(d.t_len * bh);
     let (mut dgx, saved) = if kind == CellKind::Lstm {
+        assert_eq!(
+            saved.len(),
+            d.t_len * d.batch * gw,
+            "recurrence backward: the saved gates are gone (a second backward through one graph?)"
+        );
         (saved, Vec::new())
     } else {
         (vec![0.0f32; d.t_len * d.batch * gw], saved)
