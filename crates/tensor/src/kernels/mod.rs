@@ -1,5 +1,5 @@
 //! Low-level loops, separated from the math: the elementwise map/zip kernels, the
-//! broadcasting binary loop, the GEMM calls into the `gemm` crate, the FMA `axpy`, the
+//! broadcasting binary loop, block copies and fills in pieces, the GEMM calls into the `gemm` crate, the FMA `axpy`, the
 //! runtime SIMD dispatch, and the counting allocator.
 //!
 //! **This is the one module of the workspace allowed to use `unsafe`.** The workspace lints
@@ -17,6 +17,7 @@
 pub mod alloc;
 pub(crate) mod axpy;
 pub(crate) mod broadcast;
+pub(crate) mod copy;
 pub(crate) mod gemm;
 pub(crate) mod map;
 pub(crate) mod simd;

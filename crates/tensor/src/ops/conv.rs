@@ -18,6 +18,7 @@
 use rayon::prelude::*;
 
 use crate::Tensor;
+use crate::kernels::copy;
 use crate::kernels::gemm::{MatRef, gemm_into};
 use crate::layout::shape_panic;
 
@@ -258,15 +259,17 @@ fn im2col_shift(x: &[f32], g: &Geometry, col: &mut [f32], ld: usize) {
                 let dst = &mut col[row * ld..row * ld + ohw];
                 let tap = g.tap(ki, kj);
                 let Some(span) = tap.span(ow) else {
-                    dst.fill(0.0);
+                    copy::fill(dst, 0.0);
                     continue;
                 };
                 dst[..span.start].fill(0.0);
                 dst[span.end..].fill(0.0);
                 // In bounds: the span's first element reads input pixel (i0 + oy, j0 + ox)
-                // and its last (i1 − 1 + oy, j1 − 1 + ox), both inside the plane.
+                // and its last (i1 − 1 + oy, j1 − 1 + ox), both inside the plane. In pieces:
+                // see `kernels::copy` (the plain call was 18 % of a resnet20 evaluation on
+                // an AMD core).
                 let s0 = (span.start as isize + tap.shift) as usize;
-                dst[span.clone()].copy_from_slice(&plane[s0..s0 + span.len()]);
+                copy::copy(&mut dst[span.clone()], &plane[s0..s0 + span.len()]);
                 tap.zero_wrapped(ow, dst);
             }
         }
