@@ -172,9 +172,10 @@ fn fused_matches_composed_reference() {
         6,
         &[3, 2],
     );
-    // Above PAR_MIN_ELEMS (2^17) elements: the parallel paths (BatchNorm's backward one
-    // channel per task). dγ sums 49,152 products of N(0, 1) values (|dγ| ≈ 220): the composed
-    // reference's f32 sums are off by ~ √n·ε·220 ≈ 3·10⁻³ at most, inside 10⁻⁴ relative.
+    // Above PAR_MIN_ELEMS (2^17) elements: the parallel paths (runs of samples on separate
+    // tasks, their partial sums combined in order). dγ sums 49,152 products of N(0, 1)
+    // values (|dγ| ≈ 220): the composed reference's f32 sums are off by ~ √n·ε·220 ≈ 3·10⁻³
+    // at most, inside 10⁻⁴ relative.
     let big = randn(&[8, 3, 96, 64], -0.7, 1.5, 32);
     cross_check(
         "batch_norm, parallel",

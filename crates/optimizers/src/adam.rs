@@ -1,11 +1,11 @@
 //! Adam, with AMSGrad and either L2 (coupled) or decoupled (AdamW) weight decay.
 
 use gradflow_tensor::math::fma;
-use gradflow_tensor::{Vectorized, simd_dispatch};
+use gradflow_tensor::{Vectorized, has_avx2_fma, simd_dispatch};
 use serde::{Deserialize, Serialize};
 
 use crate::OptimError;
-use crate::engine::{Buffers, Engine, Scheduled, UpdateRule, fused, has_fma, lerp};
+use crate::engine::{Buffers, Engine, Scheduled, UpdateRule, fused, lerp};
 use crate::error::{below_one, non_negative};
 
 /// Hyperparameters of [`Adam`]; the defaults are PyTorch's.
@@ -228,7 +228,7 @@ struct Consts {
 
 /// The kernel for this CPU: hardware FMA under AVX2 when it has them.
 fn dispatch<const MODE: u8>(k: AdamStep<'_>) {
-    if has_fma() {
+    if has_avx2_fma() {
         simd_dispatch(Blocks::<MODE, true>(k));
     } else {
         Blocks::<MODE, false>(k).run();
@@ -359,7 +359,7 @@ mod kernel_tests {
             }
             let want = [w, m, v].map(|x| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>());
             assert_eq!(run(mode, false), want, "emulated FMA, mode {mode}");
-            if has_fma() {
+            if has_avx2_fma() {
                 assert_eq!(run(mode, true), want, "hardware FMA, mode {mode}");
             }
         }

@@ -306,21 +306,8 @@ impl<R: UpdateRule> Optimizer for Engine<R> {
     }
 }
 
-/// Whether the update kernels can use the CPU's fused multiply–add: AVX2 and FMA, the
-/// features [`gradflow_tensor::simd_dispatch`] compiles its wide path for.
-pub(crate) fn has_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
 /// a·b + c rounded once: the CPU's instruction when `HW` (only inside a kernel run by
-/// [`gradflow_tensor::simd_dispatch`] after [`has_fma`]), else
+/// [`gradflow_tensor::simd_dispatch`] after [`gradflow_tensor::has_avx2_fma`]), else
 /// [`gradflow_tensor::math::fma`]'s emulation. Both give the same bits.
 #[inline(always)]
 pub(crate) fn fused<const HW: bool>(a: f32, b: f32, c: f32) -> f32 {

@@ -1,11 +1,11 @@
 //! Stochastic gradient descent with momentum, dampening, Nesterov and weight decay.
 
 use gradflow_tensor::math::{self, fma};
-use gradflow_tensor::{Vectorized, simd_dispatch};
+use gradflow_tensor::{Vectorized, has_avx2_fma, simd_dispatch};
 use serde::{Deserialize, Serialize};
 
 use crate::OptimError;
-use crate::engine::{Buffers, Engine, Scheduled, UpdateRule, fused, has_fma};
+use crate::engine::{Buffers, Engine, Scheduled, UpdateRule, fused};
 use crate::error::{check, non_negative};
 
 /// Hyperparameters of [`Sgd`]; the defaults are PyTorch's (`lr` 1e-3, everything else 0).
@@ -200,7 +200,7 @@ struct MomentumStep<'a> {
 }
 
 fn momentum<const WD: bool, const NESTEROV: bool>(k: MomentumStep<'_>) {
-    if has_fma() {
+    if has_avx2_fma() {
         simd_dispatch(Momentum::<WD, NESTEROV, true>(k));
     } else {
         Momentum::<WD, NESTEROV, false>(k).run();
@@ -307,7 +307,7 @@ mod kernel_tests {
             }
             let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             for hw in [false, true] {
-                if hw && !has_fma() {
+                if hw && !has_avx2_fma() {
                     continue;
                 }
                 let (mut w2, mut b2) = (w0.clone(), b0.clone());

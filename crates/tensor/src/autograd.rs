@@ -67,13 +67,10 @@ pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
 /// Run `f` with graph recording on this thread set to `enabled`, then restore the previous
 /// state (for [`crate::on_pool`], which carries the caller's mode to a worker thread).
 pub(crate) fn with_grad_mode<R>(enabled: bool, f: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            GRAD_ENABLED.with(|g| g.set(self.0));
-        }
-    }
-    let _restore = Restore(GRAD_ENABLED.with(|g| g.replace(enabled)));
+    // NoGradGuard's drop restores `previous`, whichever mode was set here.
+    let _restore = NoGradGuard {
+        previous: GRAD_ENABLED.with(|g| g.replace(enabled)),
+    };
     f()
 }
 

@@ -61,7 +61,7 @@ pub use gradcheck::{GradCheck, GradCheckReport, Mismatch, gradcheck};
 pub use kernels::alloc::CountingAlloc;
 pub use kernels::gemm::{MatRef, gemm_into};
 pub use kernels::map::{Writer, write_new};
-pub use kernels::simd::{Vectorized, simd_dispatch};
+pub use kernels::simd::{Vectorized, has_avx2_fma, simd_dispatch};
 pub use layout::Layout;
 pub use module::{Module, Scope, TensorKind};
 pub use ops::conv::Conv2dParams;

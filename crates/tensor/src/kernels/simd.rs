@@ -7,10 +7,22 @@
 //! target-feature function is `unsafe` because running AVX2 instructions on a CPU without
 //! them is undefined behaviour; the check makes it sound.
 
-/// True when this CPU executes AVX2 and FMA instructions. `std` caches the CPUID query, so
-/// this costs one relaxed atomic load after the first call.
+/// True when this CPU executes AVX2 and FMA instructions: when [`simd_dispatch`] runs its
+/// wide path, inside which `f32::mul_add` is the single FMA instruction (a·b + c rounded
+/// once). Kernels outside this crate that use `mul_add` there check it, as the optimizers'
+/// update kernels do. `std` caches the CPUID query, so this costs one relaxed atomic load
+/// after the first call.
+///
+/// ```
+/// use gradflow_tensor::has_avx2_fma;
+/// #[cfg(target_arch = "x86_64")]
+/// assert_eq!(
+///     has_avx2_fma(),
+///     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+/// );
+/// ```
 #[inline]
-pub(crate) fn has_avx2_fma() -> bool {
+pub fn has_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")

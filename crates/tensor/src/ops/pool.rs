@@ -8,6 +8,8 @@
 //! - adaptive avg: window i spans ⌊i·H/OH⌋ .. ⌈(i+1)·H/OH⌉, so any output size works;
 //!   (1, 1) is global average pooling.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use crate::Tensor;
@@ -71,25 +73,20 @@ impl MaxPool {
         } else {
             0..0
         };
-        let mut rows = Vec::with_capacity(kh);
         for (i, (orow, arow)) in o
             .chunks_exact_mut(self.ow)
             .zip(a.chunks_exact_mut(self.ow))
             .enumerate()
         {
+            // The window's input rows that are not padding.
             let top = (i * sh) as isize - ph as isize;
-            rows.clear();
-            rows.extend(
-                (0..kh as isize)
-                    .map(|di| top + di)
-                    .filter(|&ih| ih >= 0 && ih < self.h as isize)
-                    .map(|ih| ih as usize),
-            );
+            let rows =
+                top.max(0) as usize..((top + kh as isize).min(self.h as isize)).max(0) as usize;
             if !fast.is_empty() {
                 simd_dispatch(MaxBlock {
                     plane,
                     w: self.w,
-                    rows: &rows,
+                    rows: rows.clone(),
                     kw,
                     pw,
                     stride: sw,
@@ -98,8 +95,8 @@ impl MaxPool {
                     at: arow,
                 });
             }
-            for j in (0..self.ow).filter(|j| !fast.contains(j)) {
-                (orow[j], arow[j]) = self.window(plane, &rows, j);
+            for j in (0..fast.start).chain(fast.end..self.ow) {
+                (orow[j], arow[j]) = self.window(plane, rows.clone(), j);
             }
         }
     }
@@ -107,11 +104,11 @@ impl MaxPool {
     /// The maximum of output column `j`'s window over the valid input `rows`, and where it is:
     /// PyTorch's `val > maxval || isnan(val)`, starting from −∞ at the window's first valid
     /// element (so a window of −∞ alone still names an element of its own).
-    fn window(&self, plane: &[f32], rows: &[usize], j: usize) -> (f32, u32) {
+    fn window(&self, plane: &[f32], rows: Range<usize>, j: usize) -> (f32, u32) {
         let (kw, sw, pw) = (self.kernel.1, self.stride.1, self.padding.1);
         let left = (j * sw) as isize - pw as isize;
         let (mut best, mut at) = (f32::NEG_INFINITY, u32::MAX);
-        for &ih in rows {
+        for ih in rows {
             for iw in (left.max(0)..(left + kw as isize).min(self.w as isize)).map(|c| c as usize) {
                 let pos = ih * self.w + iw;
                 let v = plane[pos];
@@ -136,11 +133,11 @@ impl MaxPool {
 struct MaxBlock<'a> {
     plane: &'a [f32],
     w: usize,
-    rows: &'a [usize],
+    rows: Range<usize>,
     kw: usize,
     pw: usize,
     stride: usize,
-    cols: std::ops::Range<usize>,
+    cols: Range<usize>,
     best: &'a mut [f32],
     at: &'a mut [u32],
 }
@@ -181,8 +178,8 @@ impl MaxBlock<'_> {
             let c0 = j0 * S - pw;
             let mut b = [f32::NEG_INFINITY; 8];
             // The window's first valid element, PyTorch's initial index.
-            let mut a: [u32; 8] = std::array::from_fn(|l| (rows[0] * w + c0 + l * S) as u32);
-            for &ih in rows {
+            let mut a: [u32; 8] = std::array::from_fn(|l| (rows.start * w + c0 + l * S) as u32);
+            for ih in rows.clone() {
                 let row = &plane[ih * w..(ih + 1) * w];
                 for dj in 0..kw {
                     let c = c0 + dj;
