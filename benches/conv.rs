@@ -1,9 +1,13 @@
 //! 3×3 convolution, stride 1, padding 1, 64→64 channels on a 16×64×56×56 input (the PyTorch
 //! baseline's `conv` workload): forward alone, and forward + backward with gradients for the
 //! input, the weight and the bias.
+//!
+//! A second group, `conv2d_small`, times forward + backward of the deep layers of ResNet-18
+//! on 64² images at batch 64 (the `resnet18/b64_64` workload), where the planes are 4×4 and
+//! 2×2 and the work around the GEMMs (im2col, col2im) is per tap rather than per pixel.
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use gradflow_tensor::{Conv2dParams, Tensor, no_grad};
+use gradflow_tensor::{Conv2dParams, Tensor, no_grad, on_pool};
 use rand::SeedableRng;
 
 /// mimalloc, set up as in the `gradflow` binary (see `docs/benchmarks.md`, "The allocator").
@@ -46,12 +50,47 @@ fn conv(c: &mut Criterion) {
     group.finish();
 }
 
+/// Forward + backward (input and weight gradients, no bias, as in a ResNet) of ResNet-18's
+/// deep layers at batch 64 on 64² images, each step on a rayon worker as in the `resnet` bench.
+fn conv_small(c: &mut Criterion) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let mut group = c.benchmark_group("conv2d_small");
+    group.sample_size(20);
+    // (name, input channels, output channels, plane side, kernel, stride, padding)
+    let cases = [
+        ("layer3_3x3_256_4x4", 256, 256, 4, 3, 1, 1),
+        ("layer4_3x3_512_2x2", 512, 512, 2, 3, 1, 1),
+        ("layer4_down_3x3_256_4x4_s2", 256, 512, 4, 3, 2, 1),
+        ("layer4_shortcut_1x1_256_4x4_s2", 256, 512, 4, 1, 2, 0),
+    ];
+    for (name, ci, co, side, k, stride, pad) in cases {
+        let x = Tensor::randn(&[64, ci, side, side], 0.0, 1.0, &mut rng).requires_grad_();
+        let w = Tensor::randn(&[co, ci, k, k], 0.0, 0.05, &mut rng).requires_grad_();
+        let p = Conv2dParams::new(stride, pad, 1);
+        let oside = (side + 2 * pad - k) / stride + 1;
+        let gy = Tensor::randn(&[64, co, oside, oside], 0.0, 1.0, &mut rng);
+        group.throughput(Throughput::Elements(
+            (3 * 2 * 64 * co * ci * k * k * oside * oside) as u64,
+        ));
+        group.bench_function(name, |bench| {
+            bench.iter(|| {
+                on_pool(|| {
+                    x.conv2d(&w, None, p).backward_with(&gy);
+                    x.zero_grad();
+                    w.zero_grad();
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = {
         allocator::keep_freed_memory();
         Criterion::default()
     };
-    targets = conv
+    targets = conv, conv_small
 }
 criterion_main!(benches);

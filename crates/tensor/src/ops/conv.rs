@@ -5,15 +5,21 @@
 //! For each sample and group, im2col lays the receptive fields out as the columns of a matrix
 //! `col` of shape `[C/G·KH·KW, OH·OW]`, so the convolution is one matrix product
 //! `W_g · col`. Backward reuses the same pieces: ∂L/∂W_g = Σₙ ∂L/∂Y · colᵀ and
-//! ∂L/∂x = col2im(W_gᵀ · ∂L/∂Y). Runs of consecutive samples go in parallel; a 1×1
-//! convolution with stride 1 and no padding skips im2col because `col` is the input itself.
+//! ∂L/∂x = col2im(W_gᵀ · ∂L/∂Y).
 //!
-//! Three things keep the data movement around the GEMMs down (docs/benchmarks.md):
-//! - a "same" convolution at stride 1 builds `col` with one shifted block copy per channel and
-//!   tap ([`Geometry::is_shift`]);
-//! - ∂L/∂W is accumulated transposed, (∂L/∂W_g)ᵀ = col · ∂L/∂Yᵀ, the orientation in which the
-//!   GEMM kernel reads `col` in place instead of packing a copy;
-//! - samples with small outputs share one `col` and one GEMM ([`samples_per_gemm`]).
+//! Two paths (docs/benchmarks.md):
+//! - per task: runs of consecutive samples in parallel, each GEMM on one thread. A 1×1
+//!   convolution with stride 1 and no padding skips im2col (`col` is the input itself); a
+//!   "same" convolution at stride 1 builds `col` with one shifted block copy per channel and
+//!   tap ([`Geometry::is_shift`]); ∂L/∂W is accumulated transposed, (∂L/∂W_g)ᵀ = col · ∂L/∂Yᵀ,
+//!   the orientation in which the GEMM kernel reads `col` in place instead of packing a copy;
+//!   samples with small outputs share one `col` and one GEMM ([`samples_per_gemm`]).
+//! - batched, when a task's samples would have too few output pixels for a GEMM (the deep
+//!   stages of a ResNet, or any small plane at batch 1; [`Geometry::batched`]): about a
+//!   thousand columns of samples side by side in one `col`, one GEMM per batch of samples
+//!   split over the threads ([`conv_forward_batched`]); im2col and col2im go through a table
+//!   of where each tap reads ([`TapTable`]), and ∂L/∂W is one sum over the batch, in its own
+//!   layout, where the per-task path would keep a partial sum of all of ∂L/∂W per task.
 
 use rayon::prelude::*;
 
@@ -94,6 +100,15 @@ impl Geometry {
     }
     fn is_pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.p.stride == (1, 1) && self.p.padding == (0, 0)
+    }
+
+    /// Whether this convolution takes the batched path ([`conv_forward_batched`]): when a
+    /// parallel task's samples together have fewer than [`GEMM_MIN_COLS`] output pixels, so
+    /// that the per-task GEMMs would be too narrow (on two threads, ResNet-18's 2×2 stage at
+    /// batch 64 on 64² images and its 7×7 stage at batch 16 on 224²; any plane under 16×16
+    /// at batch 1), and input planes indexable by a [`TapTable`].
+    fn batched(&self) -> bool {
+        samples_per_task(self.n) * self.ohw() < GEMM_MIN_COLS && self.h * self.w < u32::MAX as usize
     }
 
     /// Whether every row of `col` is the input plane shifted by a constant: stride 1 and as
@@ -348,6 +363,9 @@ fn col2im(col: &mut [f32], g: &Geometry, dx: &mut [f32], ld: usize) {
 /// Forward: y = W ⊛ x (+ b) for every sample, parallel over runs of samples; within a run,
 /// samples with small outputs share one GEMM ([`samples_per_gemm`]).
 fn conv_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
+    if g.batched() {
+        return conv_forward_batched(x, w, bias, g);
+    }
     let (ckk, ohw, og, cg) = (g.ckk(), g.ohw(), g.og(), g.cg());
     let (chw, ghw) = (g.c * g.h * g.w, cg * g.h * g.w);
     let ylen = g.o * ohw;
@@ -453,6 +471,9 @@ fn conv_backward(
     want_dx: bool,
     want_dw: bool,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    if g.batched() {
+        return conv_backward_batched(x, w, dy, g, want_dx, want_dw);
+    }
     let (ckk, ohw, og, cg) = (g.ckk(), g.ohw(), g.og(), g.cg());
     let (chw, ghw) = (g.c * g.h * g.w, cg * g.h * g.w);
     let ylen = g.o * ohw;
@@ -638,6 +659,252 @@ fn add_vecs(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
         *x += y;
     }
     a
+}
+
+/// The batched path's GEMMs have about this many columns (samples side by side in `col`).
+/// ∂L/∂W is one sum over all of them: the more, the fewer passes over ∂L/∂W.
+const BATCH_COLS: usize = 1024;
+
+/// Where each tap of one plane reads, for im2col and col2im on small planes as one gather per
+/// channel, with no per-tap or per-row arithmetic (the block copies of [`im2col_shift`]
+/// would move 4 or 16 floats a call there).
+struct TapTable {
+    /// For tap t = ki·KW + kj and output pixel p, at t·OH·OW + p: the flat index of the input
+    /// pixel read, or H·W where the tap reads the zero padding (one zero past the plane).
+    src: Vec<u32>,
+    /// For input pixel q, `src`'s positions that read it, in tap order:
+    /// `readers[starts[q]..starts[q + 1]]`. col2im sums them per pixel in registers, where a
+    /// scatter-add per tap would chain loads and stores through the same few pixels.
+    starts: Vec<u32>,
+    readers: Vec<u32>,
+}
+
+impl TapTable {
+    fn new(g: &Geometry) -> Self {
+        let (sh, sw) = g.p.stride;
+        let (ph, pw) = g.p.padding;
+        let (dh, dw) = g.p.dilation;
+        let hw = g.h * g.w;
+        let mut src = Vec::with_capacity(g.kh * g.kw * g.ohw());
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                for i in 0..g.oh {
+                    let ih = (i * sh + ki * dh).checked_sub(ph).filter(|&v| v < g.h);
+                    for j in 0..g.ow {
+                        let iw = (j * sw + kj * dw).checked_sub(pw).filter(|&v| v < g.w);
+                        src.push(match (ih, iw) {
+                            (Some(a), Some(b)) => (a * g.w + b) as u32,
+                            _ => hw as u32,
+                        });
+                    }
+                }
+            }
+        }
+        // Counting sort of `src`'s positions by the pixel they read (padding dropped).
+        let mut starts = vec![0u32; hw + 2];
+        for &q in &src {
+            starts[q as usize + 1] += 1;
+        }
+        for q in 0..=hw {
+            starts[q + 1] += starts[q];
+        }
+        starts.truncate(hw + 1);
+        let mut next = starts.clone();
+        let mut readers = vec![0u32; starts[hw] as usize];
+        for (pos, &q) in src.iter().enumerate() {
+            if (q as usize) < hw {
+                readers[next[q as usize] as usize] = pos as u32;
+                next[q as usize] += 1;
+            }
+        }
+        TapTable {
+            src,
+            starts,
+            readers,
+        }
+    }
+}
+
+/// im2col for the samples `run` of group `gi` side by side: `col` is
+/// `[C/G·KH·KW, run.len()·OH·OW]`, sample `run.start + s` in the columns from s·OH·OW on.
+/// Parallel over channels (each owns KH·KW whole rows of `col`).
+fn im2col_batch(
+    x: &[f32],
+    g: &Geometry,
+    gi: usize,
+    run: std::ops::Range<usize>,
+    table: &TapTable,
+    col: &mut [f32],
+) {
+    let (hw, ohw, kk) = (g.h * g.w, g.ohw(), g.kh * g.kw);
+    let (chw, ghw) = (g.c * hw, g.cg() * hw);
+    let ld = run.len() * ohw;
+    col.par_chunks_mut(kk * ld).enumerate().for_each_init(
+        // The plane with one zero after it, which the padding entries read.
+        || vec![0.0f32; hw + 1],
+        |padded, (c, rows)| {
+            for (s, n) in run.clone().enumerate() {
+                padded[..hw].copy_from_slice(&x[n * chw + gi * ghw + c * hw..][..hw]);
+                for (t, idx) in table.src.chunks_exact(ohw).enumerate() {
+                    let dst = &mut rows[t * ld + s * ohw..][..ohw];
+                    for (d, &i) in dst.iter_mut().zip(idx) {
+                        *d = padded[i as usize];
+                    }
+                }
+            }
+        },
+    );
+}
+
+/// col2im for a run of samples of group `gi`: adds `dcol` (`[C/G·KH·KW, ld]`, sample s in
+/// the columns from s·OH·OW on) into their input gradients `dxs` (`[samples, C, H, W]`),
+/// parallel over samples.
+fn col2im_batch(
+    dcol: &[f32],
+    g: &Geometry,
+    gi: usize,
+    ld: usize,
+    table: &TapTable,
+    dxs: &mut [f32],
+) {
+    let (hw, ohw, kk) = (g.h * g.w, g.ohw(), g.kh * g.kw);
+    let (chw, ghw) = (g.c * hw, g.cg() * hw);
+    // `readers` as offsets into one channel's rows of `dcol`: tap t, pixel p at t·ld + p.
+    let offsets: Vec<usize> = table
+        .readers
+        .iter()
+        .map(|&pos| (pos as usize / ohw) * ld + pos as usize % ohw)
+        .collect();
+    dxs.par_chunks_mut(chw).enumerate().for_each(|(s, dxn)| {
+        for c in 0..g.cg() {
+            let plane = &mut dxn[gi * ghw + c * hw..][..hw];
+            let rows = &dcol[c * kk * ld + s * ohw..];
+            for (q, d) in plane.iter_mut().enumerate() {
+                let range = table.starts[q] as usize..table.starts[q + 1] as usize;
+                *d += offsets[range].iter().map(|&o| rows[o]).sum::<f32>();
+            }
+        }
+    });
+}
+
+/// Batched forward for small planes: samples side by side in one `col` of about
+/// [`BATCH_COLS`] columns, one GEMM per run and group split over the threads (im2col
+/// parallel over channels, the scatter to `[N, O, OH, OW]` over samples). Every output
+/// element is the same dot product over C/G·KH·KW as in the per-sample path.
+fn conv_forward_batched(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
+    let (ckk, ohw, og) = (g.ckk(), g.ohw(), g.og());
+    let ylen = g.o * ohw;
+    let mut out = vec![0.0f32; g.n * ylen];
+    let table = TapTable::new(g);
+    let threads = rayon::current_num_threads();
+    let (mut col, mut yb) = (Vec::new(), Vec::new());
+    for run in batch_runs(g) {
+        let ld = run.len() * ohw;
+        for gi in 0..g.p.groups {
+            col.resize(ckk * ld, 0.0);
+            im2col_batch(x, g, gi, run.clone(), &table, &mut col);
+            let wref = MatRef {
+                data: w,
+                offset: gi * og * ckk,
+                rs: ckk,
+                cs: 1,
+            };
+            yb.resize(og * ld, 0.0);
+            let b = bias.map(|b| &b[gi * og..(gi + 1) * og]);
+            if let Some(b) = b {
+                for (row, &bv) in yb.chunks_mut(ld).zip(b) {
+                    row.fill(bv);
+                }
+            }
+            let cref = MatRef::row_major(&col, ld);
+            gemm_into(&mut yb, og, ld, ckk, wref, cref, b.is_some(), threads);
+            out[run.start * ylen..run.end * ylen]
+                .par_chunks_mut(ylen)
+                .enumerate()
+                .for_each(|(s, y)| {
+                    let yg = &mut y[gi * og * ohw..(gi + 1) * og * ohw];
+                    for (oc, dst) in yg.chunks_exact_mut(ohw).enumerate() {
+                        dst.copy_from_slice(&yb[oc * ld + s * ohw..][..ohw]);
+                    }
+                });
+        }
+    }
+    out
+}
+
+/// Batched backward for small planes (see [`conv_forward_batched`]): per run and group, dY
+/// gathered to `[O/G, s_n·OH·OW]`; (∂L/∂W_g)ᵀ += col · dYᵀ as one GEMM over the run's samples
+/// (no per-task partial sums); dcol = W_gᵀ · dY and col2im parallel over samples.
+/// ∂L/∂W sums the runs in order and each GEMM's split never cuts the sum over samples, so
+/// both gradients are the same whatever the thread count.
+fn conv_backward_batched(
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    g: &Geometry,
+    want_dx: bool,
+    want_dw: bool,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    let (ckk, ohw, og) = (g.ckk(), g.ohw(), g.og());
+    let chw = g.c * g.h * g.w;
+    let ylen = g.o * ohw;
+    let mut dx = if want_dx {
+        vec![0.0f32; g.n * chw]
+    } else {
+        Vec::new()
+    };
+    let mut dw = if want_dw {
+        vec![0.0f32; g.o * ckk]
+    } else {
+        Vec::new()
+    };
+    let table = TapTable::new(g);
+    let threads = rayon::current_num_threads();
+    let (mut col, mut dyb) = (Vec::new(), Vec::new());
+    for run in batch_runs(g) {
+        let ld = run.len() * ohw;
+        for gi in 0..g.p.groups {
+            dyb.resize(og * ld, 0.0);
+            dyb.par_chunks_mut(ld).enumerate().for_each(|(oc, row)| {
+                for (s, dst) in row.chunks_exact_mut(ohw).enumerate() {
+                    dst.copy_from_slice(
+                        &dy[(run.start + s) * ylen + (gi * og + oc) * ohw..][..ohw],
+                    );
+                }
+            });
+            col.resize(ckk * ld, 0.0);
+            if want_dw {
+                // dW_g [og, ckk] += dY_g [og, ld] · colᵀ [ld, ckk], in dW's own layout.
+                im2col_batch(x, g, gi, run.clone(), &table, &mut col);
+                let dw_g = &mut dw[gi * og * ckk..(gi + 1) * og * ckk];
+                let (dyref, col_t) = (MatRef::row_major(&dyb, ld), MatRef::row_major_t(&col, ld));
+                gemm_into(dw_g, og, ckk, ld, dyref, col_t, true, threads);
+            }
+            if want_dx {
+                // dcol (in `col`'s buffer) = W_gᵀ [ckk, og] · dY_g [og, s_n·ohw].
+                let w_t = MatRef {
+                    data: w,
+                    offset: gi * og * ckk,
+                    rs: 1,
+                    cs: ckk,
+                };
+                let dyref = MatRef::row_major(&dyb, ld);
+                gemm_into(&mut col, ckk, ld, og, w_t, dyref, false, threads);
+                let dxs = &mut dx[run.start * chw..run.end * chw];
+                col2im_batch(&col, g, gi, ld, &table, dxs);
+            }
+        }
+    }
+    (want_dx.then_some(dx), want_dw.then_some(dw))
+}
+
+/// The batched path's runs of samples: about [`BATCH_COLS`] columns each, of equal sizes
+/// (16 samples of 14×14 make 4 runs of 4, not 5 + 5 + 5 + 1).
+fn batch_runs(g: &Geometry) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let n = g.n;
+    let runs = n.div_ceil((BATCH_COLS / g.ohw()).max(1)).max(1);
+    let per = n.div_ceil(runs);
+    (0..n).step_by(per.max(1)).map(move |s| s..(s + per).min(n))
 }
 
 impl Tensor {
@@ -826,25 +1093,35 @@ mod tests {
                 groups: 2,
             },
         ] {
-            let x = Tensor::randn(&[2, 4, 7, 6], 0.0, 1.0, &mut rng);
-            let w = Tensor::randn(&[6, 4 / p.groups, 3, 2], 0.0, 1.0, &mut rng);
-            let got = x.conv2d(&w, None, p).to_vec();
-            let want = naive(&x, &w, p);
-            for (a, b) in got.iter().zip(&want) {
-                assert!((a - b).abs() < 1e-4, "{p:?}: {a} vs {b}");
+            // 7×6 planes take the batched path, 34×33 the per-sample one (over 256 output
+            // pixels for every parameter set here).
+            for hw in [(7, 6), (34, 33)] {
+                let x = Tensor::randn(&[2, 4, hw.0, hw.1], 0.0, 1.0, &mut rng);
+                let w = Tensor::randn(&[6, 4 / p.groups, 3, 2], 0.0, 1.0, &mut rng);
+                let y = x.conv2d(&w, None, p);
+                let g = geometry([2, 4, hw.0, hw.1], [6, 4 / p.groups, 3, 2], p);
+                assert_eq!(g.batched(), hw.0 == 7, "{p:?} {hw:?}");
+                let want = naive(&x, &w, p);
+                for (a, b) in y.to_vec().iter().zip(&want) {
+                    assert!((a - b).abs() < 1e-4, "{p:?} {hw:?}: {a} vs {b}");
+                }
             }
         }
     }
 
-    /// The shifted im2col/col2im path (stride 1, output as wide as the input), forward
-    /// against the definition and backward against central differences ([`gradcheck`]),
-    /// including taps that read only padding (width 1) and dilation.
+    /// "Same" convolutions (stride 1, output as wide as the input: the shifted im2col/col2im
+    /// of the per-sample path, and the batched path), forward against the definition and
+    /// backward against central differences ([`gradcheck`]), including taps that read only
+    /// padding (width 1) and dilation.
     #[test]
     fn shifted_path_matches_definition() {
         use crate::{GradCheck, gradcheck};
         use rand::SeedableRng;
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        // The first case has 16×16 = 256 output pixels: the per-sample path, where `col` is
+        // built by block copies; the others take the batched path's tap table.
         let cases = [
+            ([1, 1, 16, 16], [2, 1, 3, 3], Conv2dParams::new(1, 1, 1)),
             ([2, 3, 6, 5], [4, 3, 3, 3], Conv2dParams::new(1, 1, 1)),
             ([1, 2, 7, 6], [3, 2, 3, 3], Conv2dParams::new(1, 2, 2)),
             ([2, 2, 4, 1], [2, 2, 3, 3], Conv2dParams::new(1, 1, 1)),
@@ -878,16 +1155,38 @@ mod tests {
         }
     }
 
-    /// Samples whose outputs are small share one GEMM (`samples_per_gemm`): a batch of 8 gives
-    /// the same outputs, input gradients and summed weight gradient as the 8 samples run one
-    /// at a time (one sample never shares), for a 3×3 "same" conv, a strided one, a grouped
-    /// dilated one and a 1×1. Tolerance: a few f32 ulps of sums of ≤ 72 products of N(0, 1)
-    /// values, whose grouping differs between the two paths.
+    /// The geometry `conv2d` builds for these shapes.
+    fn geometry(xs: [usize; 4], ws: [usize; 4], p: Conv2dParams) -> Geometry {
+        let len = |i: usize, k: usize, s, pad, d| conv_out_len(i, k, s, pad, d).unwrap();
+        Geometry {
+            n: xs[0],
+            c: xs[1],
+            h: xs[2],
+            w: xs[3],
+            o: ws[0],
+            kh: ws[2],
+            kw: ws[3],
+            oh: len(xs[2], ws[2], p.stride.0, p.padding.0, p.dilation.0),
+            ow: len(xs[3], ws[3], p.stride.1, p.padding.1, p.dilation.1),
+            p,
+        }
+    }
+
+    /// Samples with small outputs share GEMMs: per parallel task, `samples_per_gemm` of them
+    /// side by side, or, when a task's samples are too few for that, all of them in runs of
+    /// about `BATCH_COLS` columns (`conv_forward_batched`). Either way a batch gives the same
+    /// outputs, input gradients and summed weight gradient as its samples run one at a time,
+    /// for a 3×3 "same" conv, a strided one, a grouped dilated one and a 1×1. Which path a
+    /// shape takes depends on the thread count, so every case runs on 1 and on 4 threads:
+    /// 71 samples of 4×4 take the per-task path on 1 thread and, on 4, the batched path in
+    /// two runs of unequal length (36 + 35). Tolerance: a few f32 ulps of sums of ≤ 72
+    /// products of N(0, 1) values (dW: of 71 such sums), whose grouping differs.
     #[test]
     fn samples_sharing_a_gemm_match_samples_alone() {
         use rand::SeedableRng;
         let mut rng = rand::rngs::StdRng::seed_from_u64(5);
         let cases = [
+            ([71, 2, 4, 4], [3, 2, 3, 3], Conv2dParams::new(1, 1, 1)),
             ([8, 3, 4, 4], [5, 3, 3, 3], Conv2dParams::new(1, 1, 1)),
             ([8, 2, 5, 5], [3, 2, 3, 3], Conv2dParams::new(2, 1, 1)),
             (
@@ -906,46 +1205,122 @@ mod tests {
                 );
             }
         };
-        for (xs, ws, p) in cases {
-            let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng).requires_grad_();
-            let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng).requires_grad_();
-            let y = x.conv2d(&w, None, p);
-            let m = Tensor::randn(y.shape(), 0.0, 1.0, &mut rng);
-            y.mul(&m).sum_all().backward();
-            let (yv, mv) = (y.to_vec(), m.to_vec());
-            let (gx, gw) = (
-                x.grad().expect("x grad").to_vec(),
-                w.grad().expect("w grad").to_vec(),
-            );
-            let (xv, wv) = (x.to_vec(), w.to_vec());
-            let (chw, ylen) = (xv.len() / 8, yv.len() / 8);
-            let mut gw_sum = vec![0.0f32; gw.len()];
-            for i in 0..8 {
-                let xi = Tensor::from_vec(
-                    xv[i * chw..(i + 1) * chw].to_vec(),
-                    &[1, xs[1], xs[2], xs[3]],
-                )
-                .requires_grad_();
-                let wi = Tensor::from_vec(wv.clone(), &ws).requires_grad_();
-                let yi = xi.conv2d(&wi, None, p);
-                let mi = Tensor::from_vec(mv[i * ylen..(i + 1) * ylen].to_vec(), yi.shape());
-                yi.mul(&mi).sum_all().backward();
-                close(
-                    &yv[i * ylen..(i + 1) * ylen],
-                    &yi.to_vec(),
-                    &format!("{p:?} y[{i}]"),
-                );
-                close(
-                    &gx[i * chw..(i + 1) * chw],
-                    &xi.grad().expect("grad").to_vec(),
-                    &format!("{p:?} dx[{i}]"),
-                );
-                for (a, b) in gw_sum.iter_mut().zip(wi.grad().expect("grad").to_vec()) {
-                    *a += b;
+        let mut batched = Vec::new();
+        for threads in [1, 4] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                for (xs, ws, p) in cases {
+                    batched.push(geometry(xs, ws, p).batched());
+                    let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng).requires_grad_();
+                    let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng).requires_grad_();
+                    let y = x.conv2d(&w, None, p);
+                    let m = Tensor::randn(y.shape(), 0.0, 1.0, &mut rng);
+                    y.mul(&m).sum_all().backward();
+                    let (yv, mv) = (y.to_vec(), m.to_vec());
+                    let (gx, gw) = (
+                        x.grad().expect("x grad").to_vec(),
+                        w.grad().expect("w grad").to_vec(),
+                    );
+                    let (xv, wv) = (x.to_vec(), w.to_vec());
+                    let n = xs[0];
+                    let (chw, ylen) = (xv.len() / n, yv.len() / n);
+                    let mut gw_sum = vec![0.0f32; gw.len()];
+                    for i in 0..n {
+                        let xi = Tensor::from_vec(
+                            xv[i * chw..(i + 1) * chw].to_vec(),
+                            &[1, xs[1], xs[2], xs[3]],
+                        )
+                        .requires_grad_();
+                        let wi = Tensor::from_vec(wv.clone(), &ws).requires_grad_();
+                        let yi = xi.conv2d(&wi, None, p);
+                        let mi =
+                            Tensor::from_vec(mv[i * ylen..(i + 1) * ylen].to_vec(), yi.shape());
+                        yi.mul(&mi).sum_all().backward();
+                        let what = format!("{p:?} on {threads} threads");
+                        close(
+                            &yv[i * ylen..(i + 1) * ylen],
+                            &yi.to_vec(),
+                            &format!("{what} y[{i}]"),
+                        );
+                        close(
+                            &gx[i * chw..(i + 1) * chw],
+                            &xi.grad().expect("grad").to_vec(),
+                            &format!("{what} dx[{i}]"),
+                        );
+                        for (a, b) in gw_sum.iter_mut().zip(wi.grad().expect("grad").to_vec()) {
+                            *a += b;
+                        }
+                    }
+                    close(&gw, &gw_sum, &format!("{p:?} on {threads} threads: dW"));
+                }
+            });
+        }
+        // The 71-sample case on 1 thread shares per task; on 4 it runs batched.
+        assert_eq!((batched[0], batched[cases.len()]), (false, true));
+    }
+
+    /// The tap table's inverse lists every position that reads a pixel exactly once, in
+    /// position (tap) order, and no position that reads padding.
+    #[test]
+    fn tap_table_inverse_lists_each_reader_once() {
+        for (h, w, k, p) in [
+            (4, 4, 3, Conv2dParams::new(1, 1, 1)),
+            (5, 3, 3, Conv2dParams::new(2, 1, 1)),
+            (2, 2, 3, Conv2dParams::new(1, 2, 2)),
+            (4, 4, 1, Conv2dParams::new(2, 0, 1)),
+        ] {
+            let g = geometry([1, 1, h, w], [1, 1, k, k], p);
+            let (oh, ow) = (g.oh, g.ow);
+            let t = TapTable::new(&g);
+            assert_eq!(t.src.len(), k * k * oh * ow);
+            let mut seen = vec![0; t.src.len()];
+            for q in 0..h * w {
+                let readers = &t.readers[t.starts[q] as usize..t.starts[q + 1] as usize];
+                assert!(readers.is_sorted(), "{p:?} pixel {q}: {readers:?}");
+                for &pos in readers {
+                    assert_eq!(t.src[pos as usize] as usize, q, "{p:?}");
+                    seen[pos as usize] += 1;
                 }
             }
-            close(&gw, &gw_sum, &format!("{p:?} dW"));
+            for (pos, &q) in t.src.iter().enumerate() {
+                let want = usize::from((q as usize) < h * w);
+                assert_eq!(seen[pos], want, "{p:?} position {pos} reads {q}");
+            }
         }
+    }
+
+    /// The batched path's gradients do not depend on the thread count: each GEMM's split
+    /// never cuts a sum, the runs add into ∂L/∂W in order, col2im adds taps in tap order.
+    /// Bit for bit, one thread against three (100 samples of 2×2 outputs: batched on both).
+    #[test]
+    fn batched_gradients_match_on_one_and_three_threads() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let p = Conv2dParams::new(2, 1, 1);
+        let x = Tensor::randn(&[100, 8, 4, 4], 0.0, 1.0, &mut rng);
+        let w = Tensor::randn(&[12, 8, 3, 3], 0.0, 1.0, &mut rng);
+        let m = Tensor::randn(&[100, 12, 2, 2], 0.0, 1.0, &mut rng);
+        let grads = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                assert!(geometry([100, 8, 4, 4], [12, 8, 3, 3], p).batched());
+                let (x, w) = (x.detach().requires_grad_(), w.detach().requires_grad_());
+                let y = x.conv2d(&w, None, p);
+                y.mul(&m).sum_all().backward();
+                (
+                    y.to_vec(),
+                    x.grad().unwrap().to_vec(),
+                    w.grad().unwrap().to_vec(),
+                )
+            })
+        };
+        assert_eq!(grads(1), grads(3));
     }
 
     #[test]
