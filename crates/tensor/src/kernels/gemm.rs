@@ -161,7 +161,7 @@ pub(crate) fn gemm_new(
 /// # Safety
 /// `dst` must be valid for writes of m·n floats (and for reads when `accumulate`), with no
 /// other access during the call; m, n, k > 0.
-unsafe fn launch(
+pub(super) unsafe fn launch(
     dst: *mut f32,
     m: usize,
     n: usize,

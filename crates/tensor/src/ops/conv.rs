@@ -26,6 +26,7 @@ use rayon::prelude::*;
 use crate::Tensor;
 use crate::kernels::copy;
 use crate::kernels::gemm::{MatRef, gemm_into};
+use crate::kernels::map::{Writer, write_new};
 use crate::layout::shape_panic;
 
 /// Hyperparameters of a 2-D convolution, as the arguments of PyTorch's `F.conv2d`.
@@ -369,17 +370,15 @@ fn conv_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec
     let (ckk, ohw, og, cg) = (g.ckk(), g.ohw(), g.og(), g.cg());
     let (chw, ghw) = (g.c * g.h * g.w, cg * g.h * g.w);
     let ylen = g.o * ohw;
-    let mut out = vec![0.0f32; g.n * ylen];
-    let parallel_samples = g.n >= 2;
-    let threads = if parallel_samples {
+    let threads = if g.n >= 2 {
         1
     } else {
         rayon::current_num_threads()
     };
     let together = samples_per_gemm(ohw);
-    // The samples `first..` whose outputs are `ys` (`[S, O, OH·OW]`), in one GEMM per group.
-    let per_run = |first: usize, ys: &mut [f32], scratch: &mut Scratch| {
-        let s_n = ys.len() / ylen;
+    // The `s_n` samples from `first` on, whose outputs (`[s_n, O, OH·OW]`) `out` writes next,
+    // in one GEMM per group.
+    let per_run = |first: usize, s_n: usize, out: &mut Writer<'_>, scratch: &mut Scratch| {
         let ld = s_n * ohw;
         for gi in 0..g.p.groups {
             let xg = |s: usize| {
@@ -402,48 +401,44 @@ fn conv_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec
                 cs: 1,
             };
             let b = bias.map(|b| &b[gi * og..(gi + 1) * og]);
-            // Y_g `[og, S·OH·OW]`: the output itself for one sample, else scratch.
-            let yb: &mut [f32] = if s_n == 1 {
-                &mut ys[gi * og * ohw..(gi + 1) * og * ohw]
-            } else {
-                scratch.dcol.resize(og * ld, 0.0);
-                &mut scratch.dcol
-            };
+            if s_n == 1 {
+                // Y_g `[og, OH·OW]`: the sample's output block of this group, written in
+                // place (the groups' blocks follow each other).
+                out.gemm(og, ohw, ckk, wref, cref, b, threads);
+                continue;
+            }
+            // Y_g `[og, S·OH·OW]` of every group in scratch, scattered below.
+            scratch.dcol.resize(g.o * ld, 0.0);
+            let yb = &mut scratch.dcol[gi * og * ld..(gi + 1) * og * ld];
             if let Some(b) = b {
                 for (row, &bv) in yb.chunks_mut(ld).zip(b) {
                     row.fill(bv);
                 }
             }
             gemm_into(yb, og, ld, ckk, wref, cref, b.is_some(), threads);
-            if s_n > 1 {
-                for (s, y) in ys.chunks_exact_mut(ylen).enumerate() {
-                    let yg = &mut y[gi * og * ohw..(gi + 1) * og * ohw];
-                    for (oc, dst) in yg.chunks_exact_mut(ohw).enumerate() {
-                        dst.copy_from_slice(&scratch.dcol[oc * ld + s * ohw..][..ohw]);
-                    }
+        }
+        if s_n > 1 {
+            // Sample by sample, channel by channel: the order of the output.
+            for s in 0..s_n {
+                for row in scratch.dcol.chunks_exact(ld) {
+                    out.map(&row[s * ohw..(s + 1) * ohw], |v| v);
                 }
             }
         }
     };
-    if parallel_samples {
-        // One run of consecutive samples per worker, each with one scratch: rayon's
-        // `for_each_init` would build (and zero-fill) a fresh one for every split piece.
-        let per = samples_per_task(g.n);
-        out.par_chunks_mut(per * ylen)
-            .enumerate()
-            .for_each(|(ti, ys)| {
-                let mut scratch = Scratch::default();
-                for (j, yr) in ys.chunks_mut(together * ylen).enumerate() {
-                    per_run(ti * per + j * together, yr, &mut scratch);
-                }
-            });
-    } else {
+    // One run of consecutive samples per task (the last may be shorter), each with one
+    // scratch: rayon's `for_each_init` would build (and zero-fill) a fresh one for every
+    // split piece. The output is written without a zero fill first (`write_new`).
+    let per = samples_per_task(g.n);
+    write_new(g.n * ylen, per * ylen, |range, out| {
         let mut scratch = Scratch::default();
-        for (j, yr) in out.chunks_mut(together * ylen).enumerate() {
-            per_run(j * together, yr, &mut scratch);
+        let (mut first, last) = (range.start / ylen, range.end / ylen);
+        while first < last {
+            let s_n = together.min(last - first);
+            per_run(first, s_n, out, &mut scratch);
+            first += s_n;
         }
-    }
-    out
+    })
 }
 
 /// Below this many output pixels per sample (OH·OW), samples share a GEMM.
@@ -1187,6 +1182,11 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(5);
         let cases = [
             ([71, 2, 4, 4], [3, 2, 3, 3], Conv2dParams::new(1, 1, 1)),
+            (
+                [40, 4, 6, 5],
+                [6, 2, 3, 2],
+                Conv2dParams::new(1, 2, 2).with_groups(2),
+            ),
             ([8, 3, 4, 4], [5, 3, 3, 3], Conv2dParams::new(1, 1, 1)),
             ([8, 2, 5, 5], [3, 2, 3, 3], Conv2dParams::new(2, 1, 1)),
             (
@@ -1260,6 +1260,42 @@ mod tests {
         }
         // The 71-sample case on 1 thread shares per task; on 4 it runs batched.
         assert_eq!((batched[0], batched[cases.len()]), (false, true));
+    }
+
+    /// A bias adds its value to every pixel of its output channel, on every path: per sample
+    /// (34×33 planes), samples sharing a GEMM per task and the batched path (6×5 planes, 40
+    /// and 2 samples on one thread), with two groups. Tolerance: the biased GEMM starts from
+    /// the bias instead of adding it last, one rounding of a sum of 18 N(0, 1) products apart.
+    #[test]
+    fn bias_adds_per_output_channel_on_every_path() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+        let p = Conv2dParams::new(1, 1, 1).with_groups(2);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let mut paths = Vec::new();
+        for xs in [[2, 4, 34, 33], [40, 4, 6, 5], [2, 4, 6, 5]] {
+            let ws = [6, 2, 3, 3];
+            let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng);
+            let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng);
+            let b = Tensor::randn(&[6], 0.0, 1.0, &mut rng);
+            let (with, without) = pool.install(|| {
+                let g = geometry(xs, ws, p);
+                paths.push((g.batched(), samples_per_gemm(g.ohw()) > 1));
+                (x.conv2d(&w, Some(&b), p), x.conv2d(&w, None, p))
+            });
+            let (bv, ohw) = (b.to_vec(), with.shape()[2] * with.shape()[3]);
+            for (i, (&y, &y0)) in with.to_vec().iter().zip(&without.to_vec()).enumerate() {
+                let want = y0 + bv[i / ohw % 6];
+                assert!(
+                    (y - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                    "{xs:?} [{i}]: {y} vs {want}"
+                );
+            }
+        }
+        assert_eq!(paths, [(false, false), (false, true), (true, true)]);
     }
 
     /// The tap table's inverse lists every position that reads a pixel exactly once, in
