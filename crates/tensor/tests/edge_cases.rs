@@ -41,6 +41,31 @@ fn empty_tensors_flow_through_forward_and_backward() {
     assert_eq!(grad_of(&w), vec![0.0; 36]);
 }
 
+/// No output channels, or no input channels: the output is empty or all bias, and the
+/// gradients keep their shapes, on small planes (the batched path) and large ones (per task).
+#[test]
+fn convolutions_without_channels_flow_through() {
+    for side in [4, 20] {
+        let x = Tensor::ones(&[3, 2, side, side]).requires_grad_();
+        let w = Tensor::ones(&[0, 2, 3, 3]).requires_grad_();
+        let y = x.conv2d(&w, None, Conv2dParams::new(1, 1, 1));
+        assert_eq!(y.shape(), &[3, 0, side, side]);
+        y.sum_all().backward();
+        assert_eq!(grad_of(&x), vec![0.0; 3 * 2 * side * side]);
+
+        let x = Tensor::ones(&[3, 0, side, side]).requires_grad_();
+        let w = Tensor::ones(&[2, 0, 3, 3]).requires_grad_();
+        let b = Tensor::from_vec(vec![1.5, -2.0], &[2]).requires_grad_();
+        let y = x.conv2d(&w, Some(&b), Conv2dParams::new(1, 1, 1));
+        assert_eq!(y.shape(), &[3, 2, side, side]);
+        assert_eq!(y.get(&[2, 1, 1, 1]), -2.0);
+        y.sum_all().backward();
+        assert_eq!(x.grad().unwrap().shape(), &[3, 0, side, side]);
+        assert_eq!(w.grad().unwrap().shape(), &[2, 0, 3, 3]);
+        assert_eq!(grad_of(&b), vec![(3 * side * side) as f32; 2]);
+    }
+}
+
 #[test]
 fn rank_zero_tensors_chain() {
     // y = ln(exp(x²)) = x², so dy/dx = 2x = 4 at x = 2.

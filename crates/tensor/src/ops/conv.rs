@@ -364,6 +364,10 @@ fn col2im(col: &mut [f32], g: &Geometry, dx: &mut [f32], ld: usize) {
 /// Forward: y = W ⊛ x (+ b) for every sample, parallel over runs of samples; within a run,
 /// samples with small outputs share one GEMM ([`samples_per_gemm`]).
 fn conv_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
+    if g.o == 0 {
+        // No output channels: nothing to compute (and no chunk of 0 floats to split).
+        return Vec::new();
+    }
     if g.batched() {
         return conv_forward_batched(x, w, bias, g);
     }
@@ -466,6 +470,13 @@ fn conv_backward(
     want_dx: bool,
     want_dw: bool,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    if g.o == 0 || g.c * g.h * g.w == 0 {
+        // No outputs, or no input elements: every gradient is a sum of no terms.
+        return (
+            want_dx.then(|| vec![0.0; g.n * g.c * g.h * g.w]),
+            want_dw.then(|| vec![0.0; g.o * g.ckk()]),
+        );
+    }
     if g.batched() {
         return conv_backward_batched(x, w, dy, g, want_dx, want_dw);
     }
