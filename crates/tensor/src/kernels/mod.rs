@@ -1,6 +1,6 @@
 //! Low-level loops, separated from the math: the elementwise map/zip kernels, the
-//! broadcasting binary loop, block copies and fills in pieces, the GEMM calls into the `gemm` crate, the FMA `axpy`, the
-//! runtime SIMD dispatch, and the counting allocator.
+//! broadcasting binary loop, block copies and fills in pieces, the GEMM calls into the `gemm`
+//! crate, the FMA `axpy`, the runtime SIMD dispatch, and the counting allocator.
 //!
 //! **This is the one module of the workspace allowed to use `unsafe`.** The workspace lints
 //! deny `unsafe_code`; `lib.rs` lifts that for `mod kernels` alone. Every `unsafe` block here

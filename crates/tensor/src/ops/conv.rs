@@ -103,13 +103,35 @@ impl Geometry {
         self.kh == 1 && self.kw == 1 && self.p.stride == (1, 1) && self.p.padding == (0, 0)
     }
 
+    /// Group `gi`'s weights `W_g` `[O/G, C/G·KH·KW]`, a view of the weight buffer.
+    fn weight<'a>(&self, w: &'a [f32], gi: usize) -> MatRef<'a> {
+        MatRef {
+            data: w,
+            offset: gi * self.og() * self.ckk(),
+            rs: self.ckk(),
+            cs: 1,
+        }
+    }
+
+    /// `W_gᵀ` `[C/G·KH·KW, O/G]`: the same view with the strides swapped.
+    fn weight_t<'a>(&self, w: &'a [f32], gi: usize) -> MatRef<'a> {
+        MatRef {
+            rs: 1,
+            cs: self.ckk(),
+            ..self.weight(w, gi)
+        }
+    }
+
     /// Whether this convolution takes the batched path ([`conv_forward_batched`]): when a
     /// parallel task's samples together have fewer than [`GEMM_MIN_COLS`] output pixels, so
     /// that the per-task GEMMs would be too narrow (on two threads, ResNet-18's 2×2 stage at
     /// batch 64 on 64² images and its 7×7 stage at batch 16 on 224²; any plane under 16×16
-    /// at batch 1), and input planes indexable by a [`TapTable`].
+    /// at batch 1), and planes and taps indexable by a [`TapTable`]'s u32 entries.
     fn batched(&self) -> bool {
-        samples_per_task(self.n) * self.ohw() < GEMM_MIN_COLS && self.h * self.w < u32::MAX as usize
+        let fits_u32 = |v: usize| v < u32::MAX as usize;
+        samples_per_task(self.n) * self.ohw() < GEMM_MIN_COLS
+            && fits_u32(self.h * self.w)
+            && fits_u32(self.kh * self.kw * self.ohw())
     }
 
     /// Whether every row of `col` is the input plane shifted by a constant: stride 1 and as
@@ -398,12 +420,7 @@ fn conv_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec
                 }
                 MatRef::row_major(&scratch.col, ld)
             };
-            let wref = MatRef {
-                data: w,
-                offset: gi * og * ckk,
-                rs: ckk,
-                cs: 1,
-            };
+            let wref = g.weight(w, gi);
             let b = bias.map(|b| &b[gi * og..(gi + 1) * og]);
             if s_n == 1 {
                 // Y_g `[og, OH·OW]`: the sample's output block of this group, written in
@@ -414,12 +431,7 @@ fn conv_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec
             // Y_g `[og, S·OH·OW]` of every group in scratch, scattered below.
             scratch.dcol.resize(g.o * ld, 0.0);
             let yb = &mut scratch.dcol[gi * og * ld..(gi + 1) * og * ld];
-            if let Some(b) = b {
-                for (row, &bv) in yb.chunks_mut(ld).zip(b) {
-                    row.fill(bv);
-                }
-            }
-            gemm_into(yb, og, ld, ckk, wref, cref, b.is_some(), threads);
+            product_with_bias(yb, og, ld, ckk, wref, cref, b, threads);
         }
         if s_n > 1 {
             // Sample by sample, channel by channel: the order of the output.
@@ -443,6 +455,27 @@ fn conv_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec
             first += s_n;
         }
     })
+}
+
+/// dst\[m×n\] = bias\[i\] on row i (0 without a bias) + A\[m×k\] · B\[k×n\]: a group's output
+/// block in scratch, as [`Writer::gemm`] writes it into a new buffer.
+#[allow(clippy::too_many_arguments)] // gemm_into's arguments and the bias
+fn product_with_bias(
+    dst: &mut [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    bias: Option<&[f32]>,
+    threads: usize,
+) {
+    if let Some(bias) = bias {
+        for (row, &v) in dst.chunks_mut(n.max(1)).zip(bias) {
+            row.fill(v);
+        }
+    }
+    gemm_into(dst, m, n, k, a, b, bias.is_some(), threads);
 }
 
 /// Below this many output pixels per sample (OH·OW), samples share a GEMM.
@@ -537,12 +570,7 @@ fn conv_backward(
             }
             if let Some(dxs) = dxs.as_deref_mut() {
                 // dcol = W_gᵀ [ckk, og] · dY_g [og, S·ohw]; then col2im per sample.
-                let w_t = MatRef {
-                    data: w,
-                    offset: gi * og * ckk,
-                    rs: 1,
-                    cs: ckk,
-                };
+                let w_t = g.weight_t(w, gi);
                 let dyref = MatRef::row_major(dyb, ld);
                 if s_n == 1 && g.is_pointwise() {
                     let dxg = &mut dxs[gi * ghw..(gi + 1) * ghw];
@@ -809,21 +837,11 @@ fn conv_forward_batched(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry
         for gi in 0..g.p.groups {
             col.resize(ckk * ld, 0.0);
             im2col_batch(x, g, gi, run.clone(), &table, &mut col);
-            let wref = MatRef {
-                data: w,
-                offset: gi * og * ckk,
-                rs: ckk,
-                cs: 1,
-            };
+            let wref = g.weight(w, gi);
             yb.resize(og * ld, 0.0);
             let b = bias.map(|b| &b[gi * og..(gi + 1) * og]);
-            if let Some(b) = b {
-                for (row, &bv) in yb.chunks_mut(ld).zip(b) {
-                    row.fill(bv);
-                }
-            }
             let cref = MatRef::row_major(&col, ld);
-            gemm_into(&mut yb, og, ld, ckk, wref, cref, b.is_some(), threads);
+            product_with_bias(&mut yb, og, ld, ckk, wref, cref, b, threads);
             out[run.start * ylen..run.end * ylen]
                 .par_chunks_mut(ylen)
                 .enumerate()
@@ -888,12 +906,7 @@ fn conv_backward_batched(
             }
             if want_dx {
                 // dcol (in `col`'s buffer) = W_gᵀ [ckk, og] · dY_g [og, s_n·ohw].
-                let w_t = MatRef {
-                    data: w,
-                    offset: gi * og * ckk,
-                    rs: 1,
-                    cs: ckk,
-                };
+                let w_t = g.weight_t(w, gi);
                 let dyref = MatRef::row_major(&dyb, ld);
                 gemm_into(&mut col, ckk, ld, og, w_t, dyref, false, threads);
                 let dxs = &mut dx[run.start * chw..run.end * chw];
