@@ -8,6 +8,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::gemm::{MatRef, launch};
+use super::panel::PackedWeights;
 use super::simd::has_avx2_fma;
 use crate::parallel::PAR_MIN_ELEMS;
 
@@ -222,6 +223,21 @@ impl Writer<'_> {
                 );
             }
         }
+        self.next = end;
+    }
+
+    /// Writes W · B into the next m·n elements, B supplied panel by panel by `fill`: see
+    /// [`PackedWeights::product`], which this calls on them.
+    pub(crate) fn product(
+        &mut self,
+        w: &PackedWeights,
+        n: usize,
+        bias: Option<&[f32]>,
+        panel: &mut Vec<f32>,
+        fill: impl FnMut(usize, usize, usize, &mut [f32]),
+    ) {
+        let end = self.next + w.rows() * n;
+        w.product(&mut self.out[self.next..end], n, bias, panel, fill);
         self.next = end;
     }
 

@@ -11,7 +11,9 @@
 //! Kinds of `unsafe` here, and only these:
 //! - calling a `#[target_feature(enable = "avx2,fma")]` function after checking the CPU at
 //!   run time ([`simd`]), so the binary stays portable to any x86-64;
-//! - the raw-pointer `gemm::gemm` call, behind bounds assertions ([`gemm`]);
+//! - the raw-pointer `gemm::gemm` call, behind bounds assertions ([`gemm`]), and the
+//!   `gemm-f32` micro-kernel calls of the implicit GEMM, on blocks its loops keep in bounds
+//!   ([`panel`]);
 //! - the `GlobalAlloc` impl of [`alloc::CountingAlloc`], which forwards to `System`.
 
 pub mod alloc;
@@ -20,4 +22,5 @@ pub(crate) mod broadcast;
 pub(crate) mod copy;
 pub(crate) mod gemm;
 pub(crate) mod map;
+pub(crate) mod panel;
 pub(crate) mod simd;

@@ -27,6 +27,8 @@ use crate::Tensor;
 use crate::kernels::copy;
 use crate::kernels::gemm::{MatRef, gemm_into};
 use crate::kernels::map::{Writer, write_new};
+use crate::kernels::panel::{PackedWeights, panel_rows};
+use crate::kernels::simd::{Vectorized, simd_dispatch};
 use crate::layout::shape_panic;
 
 /// Hyperparameters of a 2-D convolution, as the arguments of PyTorch's `F.conv2d`.
@@ -144,6 +146,13 @@ impl Geometry {
         self.p.stride == (1, 1) && self.ow == self.w
     }
 
+    /// Whether the per-sample forward runs the implicit GEMM ([`ShiftPanels`]; where
+    /// [`panel_rows`] finds a micro-kernel): a "same" convolution with more than one tap
+    /// (1×1 needs no im2col to begin with), each sample on one thread (`threads` per GEMM).
+    fn implicit(&self, threads: usize) -> bool {
+        self.is_shift() && self.kh * self.kw > 1 && threads == 1 && self.og() > GEMM_READS_COL
+    }
+
     /// Under [`Geometry::is_shift`], the output rows `i0..i1` and columns `j0..j1` of tap
     /// (ki, kj) that read the input (the others read padding), and the flat shift.
     fn tap(&self, ki: usize, kj: usize) -> Tap {
@@ -202,6 +211,122 @@ impl Tap {
                 .iter_mut()
                 .step_by(ow)
                 .for_each(|v| *v = 0.0);
+        }
+    }
+}
+
+/// The forward's implicit GEMM under [`Geometry::is_shift`]: fills the micro-kernel's
+/// panels (`mr` output pixels by a block of taps, [`PackedWeights::product`]) straight from
+/// the input, with no `col` in between. Tap t of output pixel p reads input pixel
+/// p + shift_t when the pixel is valid for the tap, padding (zero) otherwise; a panel row is
+/// then one block copy of the plane and one AND with the tap's validity mask over the
+/// panel's pixels (a select, not a multiply: 0 · ∞ would be NaN).
+struct ShiftPanels {
+    mr: usize,
+    hw: usize,
+    kk: usize,
+    /// Flat shift of each tap, t = ki·KW + kj.
+    shifts: Vec<isize>,
+    /// For panel i, tap t, pixel q at (i·KK + t)·mr + q: all ones where pixel i·mr + q exists
+    /// and tap t reads the input there, else 0.
+    masks: Vec<u32>,
+}
+
+impl ShiftPanels {
+    fn new(g: &Geometry, mr: usize) -> Self {
+        let (ohw, ow, kk) = (g.ohw(), g.ow, g.kh * g.kw);
+        let taps: Vec<Tap> = (0..g.kh)
+            .flat_map(|ki| (0..g.kw).map(move |kj| (ki, kj)))
+            .map(|(ki, kj)| g.tap(ki, kj))
+            .collect();
+        let panels = ohw.div_ceil(mr);
+        let mut masks = vec![0u32; panels * kk * mr];
+        for (pi, per_panel) in masks.chunks_exact_mut(kk * mr).enumerate() {
+            for (tap, mask) in taps.iter().zip(per_panel.chunks_exact_mut(mr)) {
+                for (q, m) in mask.iter_mut().enumerate() {
+                    let p = pi * mr + q;
+                    let (i, j) = (p / ow, p % ow);
+                    let valid =
+                        p < ohw && (tap.i0..tap.i1).contains(&i) && (tap.j0..tap.j1).contains(&j);
+                    *m = if valid { u32::MAX } else { 0 };
+                }
+            }
+        }
+        ShiftPanels {
+            mr,
+            hw: g.h * g.w,
+            kk,
+            shifts: taps.iter().map(|t| t.shift).collect(),
+            masks,
+        }
+    }
+
+    /// Rows `k0..k0 + kc` of `col` (k = c·KK + t), pixels `p0..p0 + mr`, of one sample's
+    /// group `x` (`[C/G, H, W]`), into `panel` (`[kc][mr]`).
+    fn fill(&self, x: &[f32], k0: usize, kc: usize, p0: usize, panel: &mut [f32]) {
+        simd_dispatch(FillPanel {
+            sp: self,
+            x,
+            k0,
+            p0,
+            panel: &mut panel[..kc * self.mr],
+        });
+    }
+}
+
+/// [`ShiftPanels::fill`]'s loop, compiled for AVX2 where the CPU has it.
+struct FillPanel<'a> {
+    sp: &'a ShiftPanels,
+    x: &'a [f32],
+    k0: usize,
+    p0: usize,
+    panel: &'a mut [f32],
+}
+
+impl Vectorized for FillPanel<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let FillPanel {
+            sp,
+            x,
+            k0,
+            p0,
+            panel,
+        } = self;
+        let (mr, hw, kk) = (sp.mr, sp.hw as isize, sp.kk);
+        let pi = p0 / mr;
+        for (r, row) in panel.chunks_exact_mut(mr).enumerate() {
+            let (c, t) = ((k0 + r) / kk, (k0 + r) % kk);
+            let plane = &x[c * sp.hw..][..sp.hw];
+            let mask = &sp.masks[(pi * kk + t) * mr..][..mr];
+            // The panel's pixels whose source index p + shift lies in the plane: q in
+            // qa..qb. The others are zero (their mask is 0 too).
+            let s = p0 as isize + sp.shifts[t];
+            let qa = (-s).clamp(0, mr as isize) as usize;
+            let qb = (hw - s).clamp(qa as isize, mr as isize) as usize;
+            if qa == qb {
+                // Every source index is outside the plane (a tap past the last pixels).
+                row.fill(0.0);
+                continue;
+            }
+            let src = &plane[(s + qa as isize) as usize..][..qb - qa];
+            if qa == 0 && qb == mr {
+                // Whole blocks of 8: vectorizes (see `Vectorized`).
+                let (rb, _) = row.as_chunks_mut::<8>();
+                let (sb, _) = src.as_chunks::<8>();
+                let (mb, _) = mask.as_chunks::<8>();
+                for ((d, v), m) in rb.iter_mut().zip(sb).zip(mb) {
+                    *d = std::array::from_fn(|l| f32::from_bits(v[l].to_bits() & m[l]));
+                }
+            } else {
+                row[..qa].fill(0.0);
+                row[qb..].fill(0.0);
+                for ((d, &v), &m) in row[qa..qb].iter_mut().zip(src).zip(&mask[qa..qb]) {
+                    *d = f32::from_bits(v.to_bits() & m);
+                }
+            }
         }
     }
 }
@@ -401,7 +526,19 @@ fn conv_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec
     } else {
         rayon::current_num_threads()
     };
-    let together = samples_per_gemm(ohw);
+    // The implicit GEMM (no `col`) for "same" convolutions with more than one tap, each
+    // sample on one thread: its panels hold any number of pixels, so samples never share.
+    let implicit = panel_rows().filter(|_| g.implicit(threads)).map(|mr| {
+        let packed: Vec<PackedWeights> = (0..g.p.groups)
+            .map(|gi| PackedWeights::new(&w[gi * og * ckk..], og, ckk, ckk))
+            .collect();
+        (ShiftPanels::new(g, mr), packed)
+    });
+    let together = if implicit.is_some() {
+        1
+    } else {
+        samples_per_gemm(ohw)
+    };
     // The `s_n` samples from `first` on, whose outputs (`[s_n, O, OH·OW]`) `out` writes next,
     // in one GEMM per group.
     let per_run = |first: usize, s_n: usize, out: &mut Writer<'_>, scratch: &mut Scratch| {
@@ -411,6 +548,18 @@ fn conv_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec
                 let o = (first + s) * chw + gi * ghw;
                 &x[o..o + ghw]
             };
+            if let Some((panels, packed)) = &implicit {
+                let b = bias.map(|b| &b[gi * og..(gi + 1) * og]);
+                let xs = xg(0);
+                out.product(
+                    &packed[gi],
+                    ohw,
+                    b,
+                    &mut scratch.col,
+                    |k0, kc, p0, panel| panels.fill(xs, k0, kc, p0, panel),
+                );
+                continue;
+            }
             let cref = if s_n == 1 && g.is_pointwise() {
                 MatRef::row_major(xg(0), ohw)
             } else {
@@ -477,6 +626,13 @@ fn product_with_bias(
     }
     gemm_into(dst, m, n, k, a, b, bias.is_some(), threads);
 }
+
+/// Up to this many output channels (per group), `gemm` reads `col` where it lies instead
+/// of packing it first (its `lhs` packing threshold for one thread: 8 × NR = 48), so the
+/// implicit GEMM would save only what it costs: filling a panel per block of taps takes
+/// about half a cycle per element, and its microkernel calls then run over only ⌈O/6⌉ strips
+/// (CIFAR resnet20's 16- and 32-channel stages: its evaluation 172–174 → 191–199 ms).
+const GEMM_READS_COL: usize = 48;
 
 /// Below this many output pixels per sample (OH·OW), samples share a GEMM.
 ///
@@ -1171,6 +1327,83 @@ mod tests {
                 GradCheck::default(),
             );
             assert!(report.passed, "{p:?}: {report}");
+        }
+    }
+
+    /// The implicit GEMM's panels against the definition, at 49–53 output channels per
+    /// group (partial strips of 6): planes whose last panel starts near the end (a tap's
+    /// source then lies past the plane), odd sizes, dilation,
+    /// 5×5 taps over 12 channels per group (300 rows of `col`: two blocks of k), 1×3 taps,
+    /// a bias. An ∞ in the input where the shifted copy wraps around (row 2, column 0, read
+    /// by the padding of row 1's last pixel) must stay out of the outputs that do not see
+    /// it: the panel masks select, they do not multiply. Tolerance: sums of ≤ 300 products
+    /// of N(0, 1) values, summed in another order than the definition's.
+    #[test]
+    fn implicit_gemm_matches_definition() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+        let wide = Conv2dParams {
+            stride: (1, 1),
+            padding: (0, 1),
+            dilation: (1, 1),
+            groups: 1,
+        };
+        let cases = [
+            (
+                [3, 2, 28, 28],
+                [50, 2, 3, 3],
+                Conv2dParams::new(1, 1, 1),
+                false,
+            ),
+            (
+                [2, 3, 17, 19],
+                [53, 3, 3, 3],
+                Conv2dParams::new(1, 1, 1),
+                true,
+            ),
+            (
+                [2, 2, 20, 18],
+                [49, 2, 3, 3],
+                Conv2dParams::new(1, 2, 2),
+                false,
+            ),
+            (
+                [2, 24, 16, 16],
+                [98, 12, 5, 5],
+                Conv2dParams::new(1, 2, 1).with_groups(2),
+                true,
+            ),
+            ([4, 3, 9, 40], [50, 3, 1, 3], wide, false),
+        ];
+        for (xs, ws, p, with_bias) in cases {
+            let g = geometry(xs, ws, p);
+            assert!(!g.batched() && g.implicit(1), "{xs:?} {p:?}");
+            let mut xv = Tensor::randn(&xs, 0.0, 1.0, &mut rng).to_vec();
+            xv[2 * xs[3]] = f32::INFINITY;
+            let x = Tensor::from_vec(xv, &xs);
+            let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng);
+            let b = Tensor::randn(&[ws[0]], 0.0, 1.0, &mut rng);
+            let y = x.conv2d(&w, with_bias.then_some(&b), p).to_vec();
+            let ohw = y.len() / (xs[0] * ws[0]);
+            let mut want = naive(&x, &w, p);
+            if with_bias {
+                for (i, v) in want.iter_mut().enumerate() {
+                    *v += b.to_vec()[(i / ohw) % ws[0]];
+                }
+            }
+            let mut infinite = 0;
+            for (i, (a, e)) in y.iter().zip(&want).enumerate() {
+                if e.is_finite() {
+                    assert!(
+                        (a - e).abs() < 1e-3 * (1.0 + e.abs()),
+                        "{xs:?} {p:?} [{i}]: {a} vs {e}"
+                    );
+                } else {
+                    infinite += 1;
+                    assert!(!a.is_finite(), "{xs:?} {p:?} [{i}]: {a} vs {e}");
+                }
+            }
+            assert!(infinite > 0, "{xs:?}: the ∞ reached no output");
         }
     }
 

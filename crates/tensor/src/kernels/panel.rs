@@ -1,0 +1,294 @@
+//! A GEMM whose right operand is never stored whole: the caller writes it panel by panel,
+//! straight into the layout the micro-kernel reads.
+//!
+//! A convolution through im2col writes `col` (`[C·KH·KW, OH·OW]`, nine times the input for
+//! a 3×3 kernel, several MB per sample at ResNet's first stage), and [`gemm`](super::gemm)
+//! then reads all of it back to copy it into its own packed panels: two passes over a
+//! matrix that does not fit in L2 (im2col 6.4 % and packing 5.5 % of a ResNet-18
+//! evaluation). Here the convolution fills one packed panel at a time (a strip of output
+//! pixels by a block of taps, 64 KiB) and the micro-kernel reads it from cache right away:
+//! the implicit GEMM of cuDNN and oneDNN, on the `gemm` crate's own micro-kernels
+//! (`gemm-f32`, the ones [`gemm_into`](super::gemm::gemm_into) runs).
+//!
+//! In the `gemm` crate's column-major terms the product is Yᵀ = Bᵀ · Wᵀ: its "lhs" is the
+//! caller's panel (MR pixels by KC taps, pixel index fastest), its "rhs" the weights packed
+//! once in strips of [`NR`] rows, its destination Y read with the pixel index contiguous.
+//! Each output element is still one dot product over k, summed in blocks of [`KC`]
+//! (`gemm` blocks k by its own cache sizes, so the two agree to rounding, not bit for bit).
+
+/// Output rows (weight rows) per micro-kernel call: the `gemm-f32` kernels' NR on x86-64.
+const NR: usize = 6;
+
+/// Depth of one panel (k per block). 256 taps by 64 pixels is 64 KiB: a few panels stay in
+/// L2 while the micro-kernel sweeps the weight strips over them.
+const KC: usize = 256;
+
+/// Panels filled before the micro-kernel sweeps them: 4 × 64 pixels × [`KC`] = 256 KiB of
+/// L2, the weight strip (NR × KC, 6 KiB) reused from L1 across them.
+const MC_PANELS: usize = 4;
+
+/// `gemm-f32`'s micro-kernel signature (`gemm_common::microkernel::MicroKernelFn<f32>`).
+type Ukr = unsafe fn(
+    usize,
+    usize,
+    usize,
+    *mut f32,
+    *const f32,
+    *const f32,
+    isize,
+    isize,
+    isize,
+    isize,
+    isize,
+    f32,
+    f32,
+    u8,
+    bool,
+    bool,
+    bool,
+    *const f32,
+);
+
+/// The micro-kernels this CPU runs: `table[r − 1][c − 1]` computes r·`lanes` rows (of the
+/// column-major product, i.e. pixels) by c columns.
+#[derive(Clone, Copy)]
+struct Kernels {
+    lanes: usize,
+    table: &'static [[Ukr; NR]],
+}
+
+impl Kernels {
+    fn detect() -> Option<Self> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Some(Kernels {
+                    lanes: 16,
+                    table: &gemm_f32::microkernel::avx512f::f32::UKR,
+                });
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Some(Kernels {
+                    lanes: 8,
+                    table: &gemm_f32::microkernel::fma::f32::UKR,
+                });
+            }
+        }
+        None
+    }
+
+    fn get() -> Option<Self> {
+        static KERNELS: std::sync::OnceLock<Option<Kernels>> = std::sync::OnceLock::new();
+        *KERNELS.get_or_init(Kernels::detect)
+    }
+
+    /// Pixels per panel (the micro-kernel's MR).
+    fn rows(self) -> usize {
+        self.lanes * self.table.len()
+    }
+}
+
+/// The pixels per panel of [`PackedWeights::product`], or `None` where this CPU has no
+/// AVX-512 or AVX2 + FMA micro-kernel (the caller then takes im2col and [`gemm_into`]).
+///
+/// [`gemm_into`]: super::gemm::gemm_into
+pub(crate) fn panel_rows() -> Option<usize> {
+    Kernels::get().map(Kernels::rows)
+}
+
+/// A weight matrix W `[m, k]` in strips of [`NR`] rows, each strip `[k][NR]` (the last one
+/// zero-padded), as the micro-kernel broadcasts it.
+pub(crate) struct PackedWeights {
+    data: Vec<f32>,
+    m: usize,
+    k: usize,
+}
+
+impl PackedWeights {
+    /// Packs the `m` rows of `k` floats that start every `ld` floats in `w`.
+    ///
+    /// # Panics
+    /// If `w` is too short for them.
+    pub(crate) fn new(w: &[f32], m: usize, k: usize, ld: usize) -> Self {
+        let strips = m.div_ceil(NR);
+        let mut data = vec![0.0f32; strips * k * NR];
+        for (s, strip) in data
+            .chunks_exact_mut((k * NR).max(1))
+            .enumerate()
+            .take(strips)
+        {
+            for r in 0..NR.min(m - s * NR) {
+                let row = &w[(s * NR + r) * ld..][..k];
+                for (kk, &v) in row.iter().enumerate() {
+                    strip[kk * NR + r] = v;
+                }
+            }
+        }
+        PackedWeights { data, m, k }
+    }
+
+    /// m, the number of weight rows (rows of the product).
+    pub(crate) fn rows(&self) -> usize {
+        self.m
+    }
+
+    /// Y `[m, n]` (row-major, row stride n) = W · B, written into `dst`, with B `[k, n]`
+    /// supplied by `fill(k0, kc, p0, panel)`: it writes B's rows `k0..k0 + kc`, columns
+    /// `p0..p0 + rows` as `panel[r · rows + q]` = B\[k0 + r\]\[p0 + q\], zero where
+    /// p0 + q ≥ n, with `rows` = [`panel_rows`] (`panel.len()` = kc · rows). With `bias`,
+    /// row i starts from `bias[i]` (the sum then adds the products to it).
+    ///
+    /// # Panics
+    /// If [`panel_rows`] is `None`, `dst` is not m·n long or `bias` not m.
+    pub(crate) fn product(
+        &self,
+        dst: &mut [std::mem::MaybeUninit<f32>],
+        n: usize,
+        bias: Option<&[f32]>,
+        panel: &mut Vec<f32>,
+        mut fill: impl FnMut(usize, usize, usize, &mut [f32]),
+    ) {
+        let kernels = Kernels::get().expect("PackedWeights::product: no micro-kernel");
+        let (m, k, mr) = (self.m, self.k, kernels.rows());
+        assert_eq!(dst.len(), m * n, "PackedWeights::product: destination");
+        if let Some(bias) = bias {
+            assert_eq!(bias.len(), m, "PackedWeights::product: bias");
+            for (row, &v) in dst.chunks_mut(n.max(1)).zip(bias) {
+                row.iter_mut().for_each(|o| {
+                    o.write(v);
+                });
+            }
+        } else if k == 0 {
+            dst.iter_mut().for_each(|o| {
+                o.write(0.0);
+            });
+        }
+        if m == 0 || n == 0 || k == 0 {
+            return;
+        }
+        let dst = dst.as_mut_ptr().cast::<f32>();
+        let block = mr * MC_PANELS;
+        panel.resize(KC.min(k) * block, 0.0);
+        for k0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - k0);
+            // The first block of k overwrites (or adds to the bias), the others add.
+            let status = u8::from(k0 > 0 || bias.is_some());
+            for p0 in (0..n).step_by(block) {
+                let panels = (n - p0).div_ceil(mr).min(MC_PANELS);
+                for i in 0..panels {
+                    fill(
+                        k0,
+                        kc,
+                        p0 + i * mr,
+                        &mut panel[i * kc * mr..(i + 1) * kc * mr],
+                    );
+                }
+                for s in 0..m.div_ceil(NR) {
+                    let cols = NR.min(m - s * NR);
+                    let rhs = &self.data[(s * k + k0) * NR..][..kc * NR];
+                    for i in 0..panels {
+                        let (q0, rows) = (p0 + i * mr, mr.min(n - p0 - i * mr));
+                        let lhs = &panel[i * kc * mr..(i + 1) * kc * mr];
+                        let ukr = kernels.table[rows.div_ceil(kernels.lanes) - 1][cols - 1];
+                        // SAFETY: the kernel was detected on this CPU (`Kernels::detect`).
+                        // It reads kc steps of `lhs` (rows.div_ceil(lanes)·lanes ≤ mr floats
+                        // each, `mr` apart: inside the panel) and of `rhs` (`cols` floats
+                        // each, NR apart: inside the strip), and reads/writes exactly the
+                        // rows × cols block of Yᵀ at (q0, s·NR): Y's elements
+                        // (s·NR + c)·n + q0 + r for c < cols ≤ m − s·NR, r < rows ≤ n − q0,
+                        // all inside `dst` (m·n floats, exclusively borrowed). With status 0
+                        // it only writes; with 1 it reads elements written before (the bias,
+                        // or the previous block of k).
+                        unsafe {
+                            ukr(
+                                rows,
+                                cols,
+                                kc,
+                                dst.add(s * NR * n + q0),
+                                lhs.as_ptr(),
+                                rhs.as_ptr(),
+                                n as isize,
+                                1,
+                                mr as isize,
+                                NR as isize,
+                                1,
+                                1.0,
+                                1.0,
+                                status,
+                                false,
+                                false,
+                                false,
+                                lhs.as_ptr(),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::MaybeUninit;
+
+    /// Every block boundary: k across two KC blocks, n across a partial panel and a
+    /// partial MC block, m across a partial NR strip; with and without a bias. The
+    /// reference sums in f64; tolerance: a few f32 ulps of sums of 300 products of values in
+    /// [−1, 1] (|Σ| ≤ 300, rounding ≤ 300 · 2⁻²⁴ · 300 ≈ 5e-3 in the worst case).
+    #[test]
+    fn product_matches_a_plain_sum_at_every_block_edge() {
+        let Some(mr) = panel_rows() else {
+            return; // no micro-kernel on this CPU: the callers never come here
+        };
+        let (m, k) = (13, KC + 44);
+        for n in [1, mr - 3, mr * MC_PANELS + mr + 5] {
+            let w: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 53 % 97) as f32 / 48.0) - 1.0)
+                .collect();
+            let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.25).collect();
+            let packed = PackedWeights::new(&w, m, k, k);
+            for with_bias in [false, true] {
+                let mut y = vec![MaybeUninit::new(f32::NAN); m * n];
+                let mut panel = Vec::new();
+                packed.product(
+                    &mut y,
+                    n,
+                    with_bias.then_some(&bias[..]),
+                    &mut panel,
+                    |k0, kc, p0, out| {
+                        for r in 0..kc {
+                            for q in 0..mr {
+                                out[r * mr + q] = if p0 + q < n {
+                                    b[(k0 + r) * n + p0 + q]
+                                } else {
+                                    0.0
+                                };
+                            }
+                        }
+                    },
+                );
+                for i in 0..m {
+                    for j in 0..n {
+                        let want: f64 = (0..k)
+                            .map(|p| f64::from(w[i * k + p]) * f64::from(b[p * n + j]))
+                            .sum::<f64>()
+                            + if with_bias { f64::from(bias[i]) } else { 0.0 };
+                        // SAFETY (test): `product` wrote every element.
+                        let got = unsafe { y[i * n + j].assume_init() };
+                        assert!(
+                            (f64::from(got) - want).abs() < 5e-3,
+                            "n {n}, bias {with_bias}, ({i}, {j}): {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
