@@ -134,6 +134,25 @@ impl PackedWeights {
         self.m
     }
 
+    /// [`PackedWeights::product`] over initialized memory (overwritten, not added to).
+    pub(crate) fn product_into(
+        &self,
+        dst: &mut [f32],
+        n: usize,
+        panel: &mut Vec<f32>,
+        fill: impl FnMut(usize, usize, usize, &mut [f32]),
+    ) {
+        // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, and `product` only writes
+        // initialized floats through the view, so `dst` stays initialized.
+        let view = unsafe {
+            std::slice::from_raw_parts_mut(
+                dst.as_mut_ptr().cast::<std::mem::MaybeUninit<f32>>(),
+                dst.len(),
+            )
+        };
+        self.product(view, n, None, panel, fill);
+    }
+
     /// Y `[m, n]` (row-major, row stride n) = W · B, written into `dst`, with B `[k, n]`
     /// supplied by `fill(k0, kc, p0, panel)`: it writes B's rows `k0..k0 + kc`, columns
     /// `p0..p0 + rows` as `panel[r · rows + q]` = B\[k0 + r\]\[p0 + q\], zero where

@@ -147,10 +147,44 @@ impl Geometry {
     }
 
     /// Whether the per-sample forward runs the implicit GEMM ([`ShiftPanels`]; where
-    /// [`panel_rows`] finds a micro-kernel): a "same" convolution with more than one tap
-    /// (1×1 needs no im2col to begin with), each sample on one thread (`threads` per GEMM).
+    /// [`panel_rows`] finds a micro-kernel): a "same" convolution with 2 to
+    /// [`MAX_PANEL_TAPS`] taps (1×1 needs no im2col to begin with), each sample on one
+    /// thread (`threads` per GEMM), more than [`GEMM_READS_COL`] output channels per group.
     fn implicit(&self, threads: usize) -> bool {
-        self.is_shift() && self.kh * self.kw > 1 && threads == 1 && self.og() > GEMM_READS_COL
+        let taps = self.kh * self.kw;
+        self.is_shift()
+            && (2..=MAX_PANEL_TAPS).contains(&taps)
+            && threads == 1
+            && self.og() > GEMM_READS_COL
+    }
+
+    /// ∂L/∂x as a convolution of ∂L/∂y, for stride 1: the kernel flipped in both axes with
+    /// input and output channels swapped, padding d·(k − 1) − p, so that output pixel i of
+    /// the transposed convolution gathers every (o, tap) that read input pixel i. `None`
+    /// for other strides or a padding wider than the kernel's reach.
+    fn transposed(&self) -> Option<Geometry> {
+        if self.p.stride != (1, 1) {
+            return None;
+        }
+        let (dh, dw) = self.p.dilation;
+        Some(Geometry {
+            n: self.n,
+            c: self.o,
+            h: self.oh,
+            w: self.ow,
+            o: self.c,
+            kh: self.kh,
+            kw: self.kw,
+            oh: self.h,
+            ow: self.w,
+            p: Conv2dParams {
+                padding: (
+                    (dh * (self.kh - 1)).checked_sub(self.p.padding.0)?,
+                    (dw * (self.kw - 1)).checked_sub(self.p.padding.1)?,
+                ),
+                ..self.p
+            },
+        })
     }
 
     /// Under [`Geometry::is_shift`], the output rows `i0..i1` and columns `j0..j1` of tap
@@ -295,25 +329,33 @@ impl Vectorized for FillPanel<'_> {
             p0,
             panel,
         } = self;
-        let (mr, hw, kk) = (sp.mr, sp.hw as isize, sp.kk);
-        let pi = p0 / mr;
-        for (r, row) in panel.chunks_exact_mut(mr).enumerate() {
-            let (c, t) = ((k0 + r) / kk, (k0 + r) % kk);
-            let plane = &x[c * sp.hw..][..sp.hw];
-            let mask = &sp.masks[(pi * kk + t) * mr..][..mr];
-            // The panel's pixels whose source index p + shift lies in the plane: q in
-            // qa..qb. The others are zero (their mask is 0 too).
+        let (mr, hw, kk) = (sp.mr, sp.hw, sp.kk);
+        let masks = &sp.masks[(p0 / mr) * kk * mr..][..kk * mr];
+        // Per tap, for this panel: the pixels q in qa..qb whose source index p0 + q + shift
+        // lies in the plane (the others are zero, and so is their mask), and the offset of
+        // the first one's source in the plane. Computed once per panel, not per row.
+        let mut taps = [(0usize, 0usize, 0usize); MAX_PANEL_TAPS];
+        for (t, tap) in taps.iter_mut().enumerate().take(kk) {
             let s = p0 as isize + sp.shifts[t];
             let qa = (-s).clamp(0, mr as isize) as usize;
-            let qb = (hw - s).clamp(qa as isize, mr as isize) as usize;
-            if qa == qb {
-                // Every source index is outside the plane (a tap past the last pixels).
-                row.fill(0.0);
-                continue;
-            }
-            let src = &plane[(s + qa as isize) as usize..][..qb - qa];
+            let qb = (hw as isize - s).clamp(qa as isize, mr as isize) as usize;
+            *tap = (
+                qa,
+                qb,
+                if qa < qb {
+                    (s + qa as isize) as usize
+                } else {
+                    0
+                },
+            );
+        }
+        let (mut c, mut t) = (k0 / kk, k0 % kk);
+        for row in panel.chunks_exact_mut(mr) {
+            let (qa, qb, from) = taps[t];
+            let mask = &masks[t * mr..][..mr];
             if qa == 0 && qb == mr {
                 // Whole blocks of 8: vectorizes (see `Vectorized`).
+                let src = &x[c * hw + from..][..mr];
                 let (rb, _) = row.as_chunks_mut::<8>();
                 let (sb, _) = src.as_chunks::<8>();
                 let (mb, _) = mask.as_chunks::<8>();
@@ -323,13 +365,21 @@ impl Vectorized for FillPanel<'_> {
             } else {
                 row[..qa].fill(0.0);
                 row[qb..].fill(0.0);
+                let src = &x[c * hw + from..][..qb - qa];
                 for ((d, &v), &m) in row[qa..qb].iter_mut().zip(src).zip(&mask[qa..qb]) {
                     *d = f32::from_bits(v.to_bits() & m);
                 }
             }
+            t += 1;
+            if t == kk {
+                (c, t) = (c + 1, 0);
+            }
         }
     }
 }
+
+/// Most taps [`ShiftPanels`] takes (KH·KW): a 7×7 kernel.
+const MAX_PANEL_TAPS: usize = 49;
 
 /// Output length of one spatial dimension, or `None` when the kernel does not fit or the
 /// kernel size, stride or dilation is 0.
@@ -684,6 +734,12 @@ fn conv_backward(
         rayon::current_num_threads()
     };
     let together = samples_per_gemm(ohw);
+    // ∂L/∂x by the implicit GEMM of the transposed convolution (its own "same" geometry,
+    // [`Geometry::transposed`]): no dcol and no col2im, each sample on its own.
+    let implicit_dx = panel_rows()
+        .zip(g.transposed())
+        .filter(|(_, gt)| want_dx && gt.implicit(threads))
+        .map(|(mr, gt)| (ShiftPanels::new(&gt, mr), flipped_weights(w, g), og * ohw));
     // Samples `first..first + s_n`: writes their dx (`dxs`, when asked for) and adds their
     // dW into `acc.dw`.
     let per_run = |first: usize, s_n: usize, mut dxs: Option<&mut [f32]>, acc: &mut Scratch| {
@@ -724,7 +780,15 @@ fn conv_backward(
                 let dwt = &mut acc.dw[gi * og * ckk..(gi + 1) * og * ckk];
                 gemm_into(dwt, ckk, og, ld, col, dy_t, true, threads);
             }
-            if let Some(dxs) = dxs.as_deref_mut() {
+            if let (Some(dxs), Some((panels, packed, glen))) = (dxs.as_deref_mut(), &implicit_dx) {
+                for (s, dxn) in dxs.chunks_exact_mut(chw).enumerate() {
+                    let dyg = &dy[(first + s) * ylen + gi * glen..][..*glen];
+                    let dxg = &mut dxn[gi * ghw..(gi + 1) * ghw];
+                    packed[gi].product_into(dxg, g.h * g.w, &mut acc.dcol, |k0, kc, p0, panel| {
+                        panels.fill(dyg, k0, kc, p0, panel)
+                    });
+                }
+            } else if let Some(dxs) = dxs.as_deref_mut() {
                 // dcol = W_gᵀ [ckk, og] · dY_g [og, S·ohw]; then col2im per sample.
                 let w_t = g.weight_t(w, gi);
                 let dyref = MatRef::row_major(dyb, ld);
@@ -805,6 +869,26 @@ fn conv_backward(
             }
         }),
     )
+}
+
+/// The weights of [`Geometry::transposed`], packed per group: W'\[c\]\[o·KK + t'\] =
+/// W\[o\]\[c\]\[KK − 1 − t'\] (rows C/G, taps flipped in both axes).
+fn flipped_weights(w: &[f32], g: &Geometry) -> Vec<PackedWeights> {
+    let (cg, og, kk) = (g.cg(), g.og(), g.kh * g.kw);
+    (0..g.p.groups)
+        .map(|gi| {
+            let wg = &w[gi * og * cg * kk..][..og * cg * kk];
+            let mut flipped = vec![0.0f32; cg * og * kk];
+            for (o, per_o) in wg.chunks_exact(cg * kk).enumerate() {
+                for (c, taps) in per_o.chunks_exact(kk).enumerate() {
+                    for (t, &v) in taps.iter().enumerate() {
+                        flipped[(c * og + o) * kk + kk - 1 - t] = v;
+                    }
+                }
+            }
+            PackedWeights::new(&flipped, cg, og * kk, og * kk)
+        })
+        .collect()
 }
 
 /// dW `[O, C/G·KH·KW]` from its per-group transposes `[G][C/G·KH·KW, O/G]`.
@@ -1404,6 +1488,85 @@ mod tests {
                 }
             }
             assert!(infinite > 0, "{xs:?}: the ∞ reached no output");
+        }
+    }
+
+    /// ∂L/∂x through the transposed convolution's implicit GEMM against the definition
+    /// (every (o, tap) that read an input pixel sends its weight times ∂L/∂y back), at 49–50
+    /// input channels per group: padding 1, dilation 2, two groups, a 3×1 kernel without
+    /// padding (output rows fewer than input rows: the transposed convolution pads by 2).
+    /// ∂L/∂W still goes through `col`: checked against the definition too. Tolerance: sums
+    /// of ≤ 54 products of N(0, 1) values (∂L/∂W: of 512), in another order.
+    #[test]
+    fn implicit_input_gradient_matches_definition() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(19);
+        let no_pad = Conv2dParams {
+            padding: (0, 0),
+            ..Conv2dParams::default()
+        };
+        let cases = [
+            ([2, 50, 16, 17], [4, 50, 3, 3], Conv2dParams::new(1, 1, 1)),
+            ([2, 49, 17, 16], [3, 49, 3, 3], Conv2dParams::new(1, 2, 2)),
+            (
+                [2, 100, 16, 16],
+                [6, 50, 3, 3],
+                Conv2dParams::new(1, 1, 1).with_groups(2),
+            ),
+            ([2, 49, 18, 16], [5, 49, 3, 1], no_pad),
+        ];
+        for (xs, ws, p) in cases {
+            let g = geometry(xs, ws, p);
+            let gt = g.transposed().expect("stride 1");
+            assert!(!g.batched() && gt.implicit(1), "{xs:?} {p:?}");
+            let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng).requires_grad_();
+            let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng).requires_grad_();
+            let y = x.conv2d(&w, None, p);
+            let dy = Tensor::randn(y.shape(), 0.0, 1.0, &mut rng);
+            y.mul(&dy).sum_all().backward();
+            let (xv, wv, dyv) = (x.to_vec(), w.to_vec(), dy.to_vec());
+            let (mut dx, mut dw) = (vec![0.0f64; xv.len()], vec![0.0f64; wv.len()]);
+            let (cg, og) = (xs[1] / p.groups, ws[0] / p.groups);
+            for n in 0..xs[0] {
+                for o in 0..ws[0] {
+                    let gi = o / og;
+                    for i in 0..g.oh {
+                        for j in 0..g.ow {
+                            let d = f64::from(dyv[((n * ws[0] + o) * g.oh + i) * g.ow + j]);
+                            for c in 0..cg {
+                                for a in 0..ws[2] {
+                                    for b in 0..ws[3] {
+                                        let ih = (i + a * p.dilation.0).checked_sub(p.padding.0);
+                                        let iw = (j + b * p.dilation.1).checked_sub(p.padding.1);
+                                        let (Some(ih), Some(iw)) = (ih, iw) else {
+                                            continue;
+                                        };
+                                        if ih >= xs[2] || iw >= xs[3] {
+                                            continue;
+                                        }
+                                        let xi =
+                                            ((n * xs[1] + gi * cg + c) * xs[2] + ih) * xs[3] + iw;
+                                        let wi = ((o * cg + c) * ws[2] + a) * ws[3] + b;
+                                        dx[xi] += f64::from(wv[wi]) * d;
+                                        dw[wi] += f64::from(xv[xi]) * d;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let close = |got: Vec<f32>, want: &[f64], what: &str| {
+                for (i, (a, e)) in got.iter().zip(want).enumerate() {
+                    let a = f64::from(*a);
+                    assert!(
+                        (a - e).abs() < 1e-3 * (1.0 + e.abs()),
+                        "{xs:?} {p:?} {what}[{i}]: {a} vs {e}"
+                    );
+                }
+            };
+            close(x.grad().expect("dx").to_vec(), &dx, "dx");
+            close(w.grad().expect("dw").to_vec(), &dw, "dw");
         }
     }
 
