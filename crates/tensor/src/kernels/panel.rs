@@ -6,7 +6,7 @@
 //! then reads all of it back to copy it into its own packed panels: two passes over a
 //! matrix that does not fit in L2 (im2col 6.4 % and packing 5.5 % of a ResNet-18
 //! evaluation). Here the convolution fills one packed panel at a time (a strip of output
-//! pixels by a block of taps, 64 KiB) and the micro-kernel reads it from cache right away:
+//! pixels by a block of taps, up to 128 KiB) and the micro-kernel reads it from cache at once:
 //! the implicit GEMM of cuDNN and oneDNN, on the `gemm` crate's own micro-kernels
 //! (`gemm-f32`, the ones [`gemm_into`](super::gemm::gemm_into) runs).
 //!
@@ -19,12 +19,16 @@
 /// Output rows (weight rows) per micro-kernel call: the `gemm-f32` kernels' NR on x86-64.
 const NR: usize = 6;
 
-/// Depth of one panel (k per block). 256 taps by 64 pixels is 64 KiB: a few panels stay in
-/// L2 while the micro-kernel sweeps the weight strips over them.
-const KC: usize = 256;
+/// Deepest block of k. k is cut into equal blocks of at most this many (each pass over a
+/// block reloads and stores Y's tiles once): 512 taps by 64 pixels is a 128 KiB panel, the
+/// [`MC_PANELS`] panels of a block 512 KiB, inside a 1–2 MiB L2. Measured per layer (min of
+/// 4–5 runs, a noisy machine): with 256, CIFAR's 32-channel 3×3 on 16² (288 taps) took
+/// 10.7–12.8 ms forward and backward, with 512 10.2–10.7; ResNet-18's 14² stage forward
+/// 19.9 → 18.6–18.8 ms.
+const KC: usize = 512;
 
-/// Panels filled before the micro-kernel sweeps them: 4 × 64 pixels × [`KC`] = 256 KiB of
-/// L2, the weight strip (NR × KC, 6 KiB) reused from L1 across them.
+/// Panels filled before the micro-kernel sweeps them, the weight strip (NR × KC, 12 KiB)
+/// reused from L1 across them.
 const MC_PANELS: usize = 4;
 
 /// `gemm-f32`'s micro-kernel signature (`gemm_common::microkernel::MicroKernelFn<f32>`).
@@ -189,9 +193,12 @@ impl PackedWeights {
         }
         let dst = dst.as_mut_ptr().cast::<f32>();
         let block = mr * MC_PANELS;
-        panel.resize(KC.min(k) * block, 0.0);
-        for k0 in (0..k).step_by(KC) {
-            let kc = KC.min(k - k0);
+        // Blocks of k of equal depth (a multiple of 8 up to the last): 288 taps as 144 +
+        // 144, not 256 + 32, whose short block would pay a whole pass over Y for little.
+        let depth = k.div_ceil(k.div_ceil(KC)).next_multiple_of(8);
+        panel.resize(depth.min(k) * block, 0.0);
+        for k0 in (0..k).step_by(depth) {
+            let kc = depth.min(k - k0);
             // The first block of k overwrites (or adds to the bias), the others add.
             let status = u8::from(k0 > 0 || bias.is_some());
             for p0 in (0..n).step_by(block) {

@@ -149,13 +149,13 @@ impl Geometry {
     /// Whether the per-sample forward runs the implicit GEMM ([`ShiftPanels`]; where
     /// [`panel_rows`] finds a micro-kernel): a "same" convolution with 2 to
     /// [`MAX_PANEL_TAPS`] taps (1×1 needs no im2col to begin with), each sample on one
-    /// thread (`threads` per GEMM), more than [`GEMM_READS_COL`] output channels per group.
+    /// thread (`threads` per GEMM), at least [`IMPLICIT_MIN_ROWS`] output channels per group.
     fn implicit(&self, threads: usize) -> bool {
         let taps = self.kh * self.kw;
         self.is_shift()
             && (2..=MAX_PANEL_TAPS).contains(&taps)
             && threads == 1
-            && self.og() > GEMM_READS_COL
+            && self.og() >= IMPLICIT_MIN_ROWS
     }
 
     /// ∂L/∂x as a convolution of ∂L/∂y, for stride 1: the kernel flipped in both axes with
@@ -677,12 +677,13 @@ fn product_with_bias(
     gemm_into(dst, m, n, k, a, b, bias.is_some(), threads);
 }
 
-/// Up to this many output channels (per group), `gemm` reads `col` where it lies instead
-/// of packing it first (its `lhs` packing threshold for one thread: 8 × NR = 48), so the
-/// implicit GEMM would save only what it costs: filling a panel per block of taps takes
-/// about half a cycle per element, and its microkernel calls then run over only ⌈O/6⌉ strips
-/// (CIFAR resnet20's 16- and 32-channel stages: its evaluation 172–174 → 191–199 ms).
-const GEMM_READS_COL: usize = 48;
+/// The implicit GEMM's fewest output channels per group (rows of the product). Filling a
+/// panel costs about a third of a cycle per element, the micro-kernel then spends O/16 cycles
+/// per element on it (AVX-512), so with fewer than two strips of 6 rows the fill would
+/// dominate. Measured per layer (min of 5, `x` and `dy` fixed): CIFAR resnet20's 16-channel
+/// 3×3 on 32² at batch 128, forward 4.6 → 4.0 ms and forward + backward 14.6–16.5 →
+/// 13.3–13.8 ms, its 32-channel one on 16² 10.8–11.5 → 10.2–10.7 ms.
+const IMPLICIT_MIN_ROWS: usize = 16;
 
 /// Below this many output pixels per sample (OH·OW), samples share a GEMM.
 ///
