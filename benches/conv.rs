@@ -4,7 +4,9 @@
 //!
 //! A second group, `conv2d_small`, times forward + backward of the deep layers of ResNet-18
 //! on 64² images at batch 64 (the `resnet18/b64_64` workload), where the planes are 4×4 and
-//! 2×2 and the work around the GEMMs (im2col, col2im) is per tap rather than per pixel.
+//! 2×2 and the work around the GEMMs (im2col, col2im) is per tap rather than per pixel; a
+//! third, `conv2d_resnet_layers`, each distinct layer of ResNet-18 at batch 16 on 224² and
+//! the CIFAR ResNets' 3×3 layers at batch 128.
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use gradflow_tensor::{Conv2dParams, Tensor, no_grad, on_pool};
@@ -50,27 +52,37 @@ fn conv(c: &mut Criterion) {
     group.finish();
 }
 
-/// Forward + backward (input and weight gradients, no bias, as in a ResNet) of ResNet-18's
-/// deep layers at batch 64 on 64² images, each step on a rayon worker as in the `resnet` bench.
-fn conv_small(c: &mut Criterion) {
+/// (name, batch, input channels, output channels, plane side, kernel, stride, padding, the
+/// input's gradient too): one layer, forward + backward.
+type Layer = (
+    &'static str,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    bool,
+);
+
+/// Forward + backward (weight gradient, and the input's where the network needs it; no bias,
+/// as in a ResNet) of each layer in `cases`, each step on a rayon worker as in the `resnet`
+/// bench.
+fn layers(c: &mut Criterion, group_name: &str, samples: usize, cases: &[Layer]) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-    let mut group = c.benchmark_group("conv2d_small");
-    group.sample_size(20);
-    // (name, input channels, output channels, plane side, kernel, stride, padding)
-    let cases = [
-        ("layer3_3x3_256_4x4", 256, 256, 4, 3, 1, 1),
-        ("layer4_3x3_512_2x2", 512, 512, 2, 3, 1, 1),
-        ("layer4_down_3x3_256_4x4_s2", 256, 512, 4, 3, 2, 1),
-        ("layer4_shortcut_1x1_256_4x4_s2", 256, 512, 4, 1, 2, 0),
-    ];
-    for (name, ci, co, side, k, stride, pad) in cases {
-        let x = Tensor::randn(&[64, ci, side, side], 0.0, 1.0, &mut rng).requires_grad_();
+    let mut group = c.benchmark_group(group_name);
+    group.sample_size(samples).sampling_mode(SamplingMode::Flat);
+    for &(name, n, ci, co, side, k, stride, pad, dx) in cases {
+        let x = Tensor::randn(&[n, ci, side, side], 0.0, 1.0, &mut rng);
+        let x = if dx { x.requires_grad_() } else { x };
         let w = Tensor::randn(&[co, ci, k, k], 0.0, 0.05, &mut rng).requires_grad_();
         let p = Conv2dParams::new(stride, pad, 1);
         let oside = (side + 2 * pad - k) / stride + 1;
-        let gy = Tensor::randn(&[64, co, oside, oside], 0.0, 1.0, &mut rng);
+        let gy = Tensor::randn(&[n, co, oside, oside], 0.0, 1.0, &mut rng);
+        let products = if dx { 3 } else { 2 };
         group.throughput(Throughput::Elements(
-            (3 * 2 * 64 * co * ci * k * k * oside * oside) as u64,
+            (products * 2 * n * co * ci * k * k * oside * oside) as u64,
         ));
         group.bench_function(name, |bench| {
             bench.iter(|| {
@@ -85,12 +97,103 @@ fn conv_small(c: &mut Criterion) {
     group.finish();
 }
 
+/// ResNet-18's deep layers at batch 64 on 64² images (the `resnet18/b64_64` workload), where
+/// the planes are 4×4 and 2×2 and the work around the GEMMs is per tap rather than per pixel.
+fn conv_small(c: &mut Criterion) {
+    layers(
+        c,
+        "conv2d_small",
+        20,
+        &[
+            ("layer3_3x3_256_4x4", 64, 256, 256, 4, 3, 1, 1, true),
+            ("layer4_3x3_512_2x2", 64, 512, 512, 2, 3, 1, 1, true),
+            ("layer4_down_3x3_256_4x4_s2", 64, 256, 512, 4, 3, 2, 1, true),
+            (
+                "layer4_shortcut_1x1_256_4x4_s2",
+                64,
+                256,
+                512,
+                4,
+                1,
+                2,
+                0,
+                true,
+            ),
+        ],
+    );
+}
+
+/// Every distinct convolution of ResNet-18 at batch 16 on 224² (the `resnet18/b16_224`
+/// workload; the stem needs no input gradient) and the 3×3 convolutions of the CIFAR
+/// ResNets' three stages at batch 128 (`resnet20/b128_32`): which layers the time goes to.
+fn conv_resnet_layers(c: &mut Criterion) {
+    layers(
+        c,
+        "conv2d_resnet_layers",
+        10,
+        &[
+            ("r18_stem_7x7_3_224_s2", 16, 3, 64, 224, 7, 2, 3, false),
+            ("r18_layer1_3x3_64_56", 16, 64, 64, 56, 3, 1, 1, true),
+            (
+                "r18_layer2_down_3x3_64_56_s2",
+                16,
+                64,
+                128,
+                56,
+                3,
+                2,
+                1,
+                true,
+            ),
+            (
+                "r18_layer2_shortcut_1x1_64_56_s2",
+                16,
+                64,
+                128,
+                56,
+                1,
+                2,
+                0,
+                true,
+            ),
+            ("r18_layer2_3x3_128_28", 16, 128, 128, 28, 3, 1, 1, true),
+            (
+                "r18_layer3_down_3x3_128_28_s2",
+                16,
+                128,
+                256,
+                28,
+                3,
+                2,
+                1,
+                true,
+            ),
+            ("r18_layer3_3x3_256_14", 16, 256, 256, 14, 3, 1, 1, true),
+            (
+                "r18_layer4_down_3x3_256_14_s2",
+                16,
+                256,
+                512,
+                14,
+                3,
+                2,
+                1,
+                true,
+            ),
+            ("r18_layer4_3x3_512_7", 16, 512, 512, 7, 3, 1, 1, true),
+            ("cifar_3x3_16_32", 128, 16, 16, 32, 3, 1, 1, true),
+            ("cifar_3x3_32_16", 128, 32, 32, 16, 3, 1, 1, true),
+            ("cifar_3x3_64_8", 128, 64, 64, 8, 3, 1, 1, true),
+        ],
+    );
+}
+
 criterion_group! {
     name = benches;
     config = {
         allocator::keep_freed_memory();
         Criterion::default()
     };
-    targets = conv, conv_small
+    targets = conv, conv_small, conv_resnet_layers
 }
 criterion_main!(benches);

@@ -1,4 +1,5 @@
-//! 2-D convolution by im2col + GEMM (PyTorch's `F.conv2d`: cross-correlation).
+//! 2-D convolution by im2col + GEMM or an implicit GEMM (PyTorch's `F.conv2d`:
+//! cross-correlation).
 //!
 //! y\[n, o, i, j\] = b\[o\] + Σ_{c, p, q} w\[o, c, p, q\] · x\[n, g·C/G + c, i·s + p·d − pad, j·s + q·d − pad\]
 //!
@@ -10,10 +11,14 @@
 //! Two paths (docs/benchmarks.md):
 //! - per task: runs of consecutive samples in parallel, each GEMM on one thread. A 1×1
 //!   convolution with stride 1 and no padding skips im2col (`col` is the input itself); a
-//!   "same" convolution at stride 1 builds `col` with one shifted block copy per channel and
-//!   tap ([`Geometry::is_shift`]); ∂L/∂W is accumulated transposed, (∂L/∂W_g)ᵀ = col · ∂L/∂Yᵀ,
-//!   the orientation in which the GEMM kernel reads `col` in place instead of packing a copy;
-//!   samples with small outputs share one `col` and one GEMM ([`samples_per_gemm`]).
+//!   "same" convolution at stride 1 ([`Geometry::is_shift`]) with 16 or more output channels
+//!   per group never builds `col`: its forward is an implicit GEMM whose panels are filled
+//!   straight from the input ([`ShiftPanels`], `kernels::panel`), and so is its ∂L/∂x, as
+//!   the forward of the transposed convolution ([`Geometry::transposed`]); other "same"
+//!   convolutions build `col` with one shifted block copy per channel and tap. ∂L/∂W is
+//!   accumulated transposed, (∂L/∂W_g)ᵀ = col · ∂L/∂Yᵀ, the orientation in which the GEMM
+//!   kernel reads `col` in place instead of packing a copy; samples with small outputs share
+//!   one `col` and one GEMM ([`samples_per_gemm`]).
 //! - batched, when a task's samples would have too few output pixels for a GEMM (the deep
 //!   stages of a ResNet, or any small plane at batch 1; [`Geometry::batched`]): about a
 //!   thousand columns of samples side by side in one `col`, one GEMM per batch of samples
