@@ -188,23 +188,7 @@ impl Writer<'_> {
     ) {
         let end = self.next + m * n;
         let dst = &mut self.out[self.next..end];
-        if let Some(bias) = row_bias {
-            assert_eq!(
-                bias.len(),
-                m,
-                "Writer::gemm: {m} rows but {} biases",
-                bias.len()
-            );
-            for (row, &v) in dst.chunks_mut(n.max(1)).zip(bias) {
-                row.iter_mut().for_each(|o| {
-                    o.write(v);
-                });
-            }
-        } else if k == 0 {
-            dst.iter_mut().for_each(|o| {
-                o.write(0.0);
-            });
-        }
+        start_rows(dst, m, n, k, row_bias, "Writer::gemm");
         if m > 0 && n > 0 && k > 0 {
             // SAFETY: `dst` holds m·n floats that nothing else refers to. Without a bias,
             // `launch` with `accumulate` false writes every one of them (k > 0: each is a
@@ -248,6 +232,34 @@ impl Writer<'_> {
     pub fn push(&mut self, v: f32) {
         self.out[self.next].write(v);
         self.next += 1;
+    }
+}
+
+/// Before a product of depth `k` is written into `dst` (`[m, n]`, possibly uninitialized):
+/// each row set to its bias when there is one (the product then adds to it), every element
+/// to 0 when k is 0 (no product writes it). `what` names the caller in the panic.
+///
+/// # Panics
+/// If `bias` does not hold m values.
+pub(super) fn start_rows(
+    dst: &mut [MaybeUninit<f32>],
+    m: usize,
+    n: usize,
+    k: usize,
+    bias: Option<&[f32]>,
+    what: &str,
+) {
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), m, "{what}: {m} rows but {} biases", bias.len());
+        for (row, &v) in dst.chunks_mut(n.max(1)).zip(bias) {
+            row.iter_mut().for_each(|o| {
+                o.write(v);
+            });
+        }
+    } else if k == 0 {
+        dst.iter_mut().for_each(|o| {
+            o.write(0.0);
+        });
     }
 }
 

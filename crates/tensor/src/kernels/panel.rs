@@ -16,6 +16,8 @@
 //! Each output element is still one dot product over k, summed in blocks of [`KC`]
 //! (`gemm` blocks k by its own cache sizes, so the two agree to rounding, not bit for bit).
 
+use super::map::start_rows;
+
 /// Output rows (weight rows) per micro-kernel call: the `gemm-f32` kernels' NR on x86-64.
 const NR: usize = 6;
 
@@ -176,18 +178,7 @@ impl PackedWeights {
         let kernels = Kernels::get().expect("PackedWeights::product: no micro-kernel");
         let (m, k, mr) = (self.m, self.k, kernels.rows());
         assert_eq!(dst.len(), m * n, "PackedWeights::product: destination");
-        if let Some(bias) = bias {
-            assert_eq!(bias.len(), m, "PackedWeights::product: bias");
-            for (row, &v) in dst.chunks_mut(n.max(1)).zip(bias) {
-                row.iter_mut().for_each(|o| {
-                    o.write(v);
-                });
-            }
-        } else if k == 0 {
-            dst.iter_mut().for_each(|o| {
-                o.write(0.0);
-            });
-        }
+        start_rows(dst, m, n, k, bias, "PackedWeights::product");
         if m == 0 || n == 0 || k == 0 {
             return;
         }
