@@ -90,18 +90,21 @@ impl Kernels {
         *KERNELS.get_or_init(Kernels::detect)
     }
 
-    /// Pixels per panel (the micro-kernel's MR).
-    fn rows(self) -> usize {
-        self.lanes * self.table.len()
+    /// Pixels per panel for a product with `n` of them: the micro-kernel's MR, or fewer
+    /// (whole vectors) when n is smaller, so that a 4×4 plane's 16 pixels fill a 16-wide
+    /// panel instead of a quarter of a 64-wide one (the fill then copies no padding).
+    fn rows(self, n: usize) -> usize {
+        (self.lanes * self.table.len()).min(n.next_multiple_of(self.lanes).max(self.lanes))
     }
 }
 
-/// The pixels per panel of [`PackedWeights::product`], or `None` where this CPU has no
-/// AVX-512 or AVX2 + FMA micro-kernel (the caller then takes im2col and [`gemm_into`]).
+/// The pixels per panel of [`PackedWeights::product`] over `n` pixels, or `None` where this
+/// CPU has no AVX-512 or AVX2 + FMA micro-kernel (the caller then takes im2col and
+/// [`gemm_into`]).
 ///
 /// [`gemm_into`]: super::gemm::gemm_into
-pub(crate) fn panel_rows() -> Option<usize> {
-    Kernels::get().map(Kernels::rows)
+pub(crate) fn panel_rows(n: usize) -> Option<usize> {
+    Kernels::get().map(|k| k.rows(n))
 }
 
 /// A weight matrix W `[m, k]` in strips of [`NR`] rows, each strip `[k][NR]` (the last one
@@ -162,7 +165,7 @@ impl PackedWeights {
     /// Y `[m, n]` (row-major, row stride n) = W · B, written into `dst`, with B `[k, n]`
     /// supplied by `fill(k0, kc, p0, panel)`: it writes B's rows `k0..k0 + kc`, columns
     /// `p0..p0 + rows` as `panel[r · rows + q]` = B\[k0 + r\]\[p0 + q\], zero where
-    /// p0 + q ≥ n, with `rows` = [`panel_rows`] (`panel.len()` = kc · rows). With `bias`,
+    /// p0 + q ≥ n, with `rows` = [`panel_rows`]`(n)` (`panel.len()` = kc · rows). With `bias`,
     /// row i starts from `bias[i]` (the sum then adds the products to it).
     ///
     /// # Panics
@@ -176,7 +179,7 @@ impl PackedWeights {
         mut fill: impl FnMut(usize, usize, usize, &mut [f32]),
     ) {
         let kernels = Kernels::get().expect("PackedWeights::product: no micro-kernel");
-        let (m, k, mr) = (self.m, self.k, kernels.rows());
+        let (m, k, mr) = (self.m, self.k, kernels.rows(n));
         assert_eq!(dst.len(), m * n, "PackedWeights::product: destination");
         start_rows(dst, m, n, k, bias, "PackedWeights::product");
         if m == 0 || n == 0 || k == 0 {
@@ -258,11 +261,12 @@ mod tests {
     /// [−1, 1] (|Σ| ≤ 300, rounding ≤ 300 · 2⁻²⁴ · 300 ≈ 5e-3 in the worst case).
     #[test]
     fn product_matches_a_plain_sum_at_every_block_edge() {
-        let Some(mr) = panel_rows() else {
+        let Some(full) = panel_rows(1 << 20) else {
             return; // no micro-kernel on this CPU: the callers never come here
         };
         let (m, k) = (13, KC + 44);
-        for n in [1, mr - 3, mr * MC_PANELS + mr + 5] {
+        for n in [1, 13, full - 3, full * MC_PANELS + full + 5] {
+            let mr = panel_rows(n).expect("detected above");
             let w: Vec<f32> = (0..m * k)
                 .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
                 .collect();

@@ -583,7 +583,7 @@ fn conv_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec
     };
     // The implicit GEMM (no `col`) for "same" convolutions with more than one tap, each
     // sample on one thread: its panels hold any number of pixels, so samples never share.
-    let implicit = panel_rows().filter(|_| g.implicit(threads)).map(|mr| {
+    let implicit = panel_rows(ohw).filter(|_| g.implicit(threads)).map(|mr| {
         let packed: Vec<PackedWeights> = (0..g.p.groups)
             .map(|gi| PackedWeights::new(&w[gi * og * ckk..], og, ckk, ckk))
             .collect();
@@ -742,7 +742,7 @@ fn conv_backward(
     let together = samples_per_gemm(ohw);
     // ∂L/∂x by the implicit GEMM of the transposed convolution (its own "same" geometry,
     // [`Geometry::transposed`]): no dcol and no col2im, each sample on its own.
-    let implicit_dx = panel_rows()
+    let implicit_dx = panel_rows(g.h * g.w)
         .zip(g.transposed())
         .filter(|(_, gt)| want_dx && gt.implicit(threads))
         .map(|(mr, gt)| (ShiftPanels::new(&gt, mr), flipped_weights(w, g), og * ohw));
