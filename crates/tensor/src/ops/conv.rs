@@ -1423,8 +1423,8 @@ mod tests {
     /// The implicit GEMM's panels against the definition, at 49–53 output channels per
     /// group (partial strips of 6): planes whose last panel starts near the end (a tap's
     /// source then lies past the plane), odd sizes, dilation,
-    /// 5×5 taps over 12 channels per group (300 rows of `col`: two blocks of k), 1×3 taps,
-    /// a bias. An ∞ in the input where the shifted copy wraps around (row 2, column 0, read
+    /// 5×5 taps over 12 channels per group (300 rows of `col`), 1×3 taps, a 4×4 plane
+    /// (panels as narrow as its 16 pixels), a bias. An ∞ in the input where the shifted copy wraps around (row 2, column 0, read
     /// by the padding of row 1's last pixel) must stay out of the outputs that do not see
     /// it: the panel masks select, they do not multiply. Tolerance: sums of ≤ 300 products
     /// of N(0, 1) values, summed in another order than the definition's.
@@ -1464,16 +1464,31 @@ mod tests {
                 true,
             ),
             ([4, 3, 9, 40], [50, 3, 1, 3], wide, false),
+            // 16 pixels: panels 16 wide (not batched on one thread: 16 samples per task).
+            (
+                [32, 2, 4, 4],
+                [20, 2, 3, 3],
+                Conv2dParams::new(1, 1, 1),
+                true,
+            ),
         ];
+        // One thread, so that which path a case takes does not depend on the machine.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
         for (xs, ws, p, with_bias) in cases {
             let g = geometry(xs, ws, p);
-            assert!(!g.batched() && g.implicit(1), "{xs:?} {p:?}");
+            let batched = pool.install(|| g.batched());
+            assert!(!batched && g.implicit(1), "{xs:?} {p:?}");
             let mut xv = Tensor::randn(&xs, 0.0, 1.0, &mut rng).to_vec();
             xv[2 * xs[3]] = f32::INFINITY;
             let x = Tensor::from_vec(xv, &xs);
             let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng);
             let b = Tensor::randn(&[ws[0]], 0.0, 1.0, &mut rng);
-            let y = x.conv2d(&w, with_bias.then_some(&b), p).to_vec();
+            let y = pool
+                .install(|| x.conv2d(&w, with_bias.then_some(&b), p))
+                .to_vec();
             let ohw = y.len() / (xs[0] * ws[0]);
             let mut want = naive(&x, &w, p);
             if with_bias {
