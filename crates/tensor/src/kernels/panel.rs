@@ -122,21 +122,29 @@ pub(crate) struct PackedWeights {
 }
 
 impl PackedWeights {
-    /// Packs the `m` rows of `k` floats that start every `ld` floats in `w`.
+    /// Packs W `[m, k]`, row-major in `w`.
     ///
     /// # Panics
-    /// If `w` is too short for them.
-    pub(crate) fn new(w: &[f32], m: usize, k: usize, ld: usize) -> Self {
+    /// If `w` holds fewer than m·k floats.
+    pub(crate) fn new(w: &[f32], m: usize, k: usize) -> Self {
+        Self::from_rows(m, k, |r, row| row.copy_from_slice(&w[r * k..][..k]))
+    }
+
+    /// Packs W `[m, k]` whose row r `row(r, buf)` writes into `buf` (k floats): for weights
+    /// that are not stored row by row (the flipped kernel of a transposed convolution),
+    /// without building them whole first.
+    pub(crate) fn from_rows(m: usize, k: usize, row: impl Fn(usize, &mut [f32])) -> Self {
         let strips = m.div_ceil(NR);
         let mut data = vec![0.0f32; strips * k * NR];
+        let mut buf = vec![0.0f32; k];
         for (s, strip) in data
             .chunks_exact_mut((k * NR).max(1))
             .enumerate()
             .take(strips)
         {
             for r in 0..NR.min(m - s * NR) {
-                let row = &w[(s * NR + r) * ld..][..k];
-                for (kk, &v) in row.iter().enumerate() {
+                row(s * NR + r, &mut buf);
+                for (kk, &v) in buf.iter().enumerate() {
                     strip[kk * NR + r] = v;
                 }
             }
@@ -294,7 +302,7 @@ mod tests {
                     .map(|i| ((i * 53 % 97) as f32 / 48.0) - 1.0)
                     .collect();
                 let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.25).collect();
-                let packed = PackedWeights::new(&w, m, k, k);
+                let packed = PackedWeights::new(&w, m, k);
                 for with_bias in [false, true] {
                     let mut y = vec![MaybeUninit::new(f32::NAN); m * n];
                     let mut panel = Vec::new();

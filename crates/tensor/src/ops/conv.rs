@@ -254,7 +254,8 @@ impl Tap {
     }
 }
 
-/// The forward's implicit GEMM under [`Geometry::is_shift`]: fills the micro-kernel's
+/// The implicit GEMM under [`Geometry::is_shift`] (the forward, and the input gradient as the
+/// forward of [`Geometry::transposed`]): fills the micro-kernel's
 /// panels (`mr` output pixels by a block of taps, [`PackedWeights::product`]) straight from
 /// the input, with no `col` in between. Tap t of output pixel p reads input pixel
 /// p + shift_t when the pixel is valid for the tap, padding (zero) otherwise; a panel row is
@@ -581,11 +582,11 @@ fn conv_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec
     } else {
         rayon::current_num_threads()
     };
-    // The implicit GEMM (no `col`) for "same" convolutions with more than one tap, each
-    // sample on one thread: its panels hold any number of pixels, so samples never share.
+    // The implicit GEMM (no `col`) where [`Geometry::implicit`] allows it, each sample on its
+    // own: its panels hold any number of pixels, so samples never share.
     let implicit = panel_rows(ohw).filter(|_| g.implicit(threads)).map(|mr| {
         let packed: Vec<PackedWeights> = (0..g.p.groups)
-            .map(|gi| PackedWeights::new(&w[gi * og * ckk..], og, ckk, ckk))
+            .map(|gi| PackedWeights::new(&w[gi * og * ckk..], og, ckk))
             .collect();
         (ShiftPanels::new(g, mr), packed)
     });
@@ -603,8 +604,8 @@ fn conv_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec
                 let o = (first + s) * chw + gi * ghw;
                 &x[o..o + ghw]
             };
+            let b = bias.map(|b| &b[gi * og..(gi + 1) * og]);
             if let Some((panels, packed)) = &implicit {
-                let b = bias.map(|b| &b[gi * og..(gi + 1) * og]);
                 let xs = xg(0);
                 out.product(
                     &packed[gi],
@@ -625,7 +626,6 @@ fn conv_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec
                 MatRef::row_major(&scratch.col, ld)
             };
             let wref = g.weight(w, gi);
-            let b = bias.map(|b| &b[gi * og..(gi + 1) * og]);
             if s_n == 1 {
                 // Y_g `[og, OH·OW]`: the sample's output block of this group, written in
                 // place (the groups' blocks follow each other).
@@ -884,15 +884,14 @@ fn flipped_weights(w: &[f32], g: &Geometry) -> Vec<PackedWeights> {
     (0..g.p.groups)
         .map(|gi| {
             let wg = &w[gi * og * cg * kk..][..og * cg * kk];
-            let mut flipped = vec![0.0f32; cg * og * kk];
-            for (o, per_o) in wg.chunks_exact(cg * kk).enumerate() {
-                for (c, taps) in per_o.chunks_exact(kk).enumerate() {
-                    for (t, &v) in taps.iter().enumerate() {
-                        flipped[(c * og + o) * kk + kk - 1 - t] = v;
+            PackedWeights::from_rows(cg, og * kk, |c, row| {
+                for (o, out) in row.chunks_exact_mut(kk).enumerate() {
+                    let taps = &wg[(o * cg + c) * kk..][..kk];
+                    for (d, &v) in out.iter_mut().zip(taps.iter().rev()) {
+                        *d = v;
                     }
                 }
-            }
-            PackedWeights::new(&flipped, cg, og * kk, og * kk)
+            })
         })
         .collect()
 }
