@@ -163,6 +163,18 @@ impl Geometry {
             && self.og() >= IMPLICIT_MIN_ROWS
     }
 
+    /// Whether the per-sample forward of a strided convolution runs the implicit GEMM over
+    /// its phase planes ([`ShiftPanels::strided`]): stride above 1 in some direction, 2 to
+    /// [`MAX_PANEL_TAPS`] taps, one thread per sample, at least [`IMPLICIT_MIN_ROWS`] output
+    /// channels per group: the 7×7 stride-2 stem of a ResNet and its stride-2 3×3s. (A 1×1
+    /// reads one phase of the SH·SW split: its strided im2col measured faster.)
+    fn implicit_strided(&self, threads: usize) -> bool {
+        self.p.stride != (1, 1)
+            && (2..=MAX_PANEL_TAPS).contains(&(self.kh * self.kw))
+            && threads == 1
+            && self.og() >= IMPLICIT_MIN_ROWS
+    }
+
     /// ∂L/∂x as a convolution of ∂L/∂y, for stride 1: the kernel flipped in both axes with
     /// input and output channels swapped, padding d·(k − 1) − p, so that output pixel i of
     /// the transposed convolution gathers every (o, tap) that read input pixel i. `None`
@@ -263,8 +275,14 @@ impl Tap {
 /// panel's pixels (a select, not a multiply: 0 · ∞ would be NaN).
 struct ShiftPanels {
     mr: usize,
+    /// Pixels of each source plane.
     hw: usize,
     kk: usize,
+    /// Source planes per input channel: 1, or a strided convolution's phases SH·SW
+    /// ([`ShiftPanels::strided`]).
+    planes: usize,
+    /// The plane (of its channel's `planes`) that each tap reads.
+    phase: Vec<usize>,
     /// Flat shift of each tap, t = ki·KW + kj.
     shifts: Vec<isize>,
     /// For panel i, tap t, pixel q at (i·KK + t)·mr + q: all ones where pixel i·mr + q exists
@@ -274,11 +292,58 @@ struct ShiftPanels {
 
 impl ShiftPanels {
     fn new(g: &Geometry, mr: usize) -> Self {
-        let (ohw, ow, kk) = (g.ohw(), g.ow, g.kh * g.kw);
         let taps: Vec<Tap> = (0..g.kh)
             .flat_map(|ki| (0..g.kw).map(move |kj| (ki, kj)))
             .map(|(ki, kj)| g.tap(ki, kj))
             .collect();
+        let kk = taps.len();
+        Self::from_taps(g, mr, taps, vec![0; kk], 1, g.h * g.w)
+    }
+
+    /// The panels of a strided convolution, from its phase planes ([`phase_split`]).
+    ///
+    /// With stride s, tap k reads input row s·i + k·d − p for output row i. Writing
+    /// k·d − p = s·q + r (0 ≤ r < s), that is row i + q of phase plane r, the input's rows
+    /// r, s + r, 2s + r, …: a shift by q of a plane as large as the output, in both
+    /// directions. Every tap is then a "same" shift of one of the SH·SW phase planes, as in
+    /// [`ShiftPanels::new`], and the strided convolution runs the same implicit GEMM with
+    /// no `col` (the planes are one pass over the input). Valid where 0 ≤ i + q < OH; the
+    /// phase planes hold zeros where they run past the input.
+    fn strided(g: &Geometry, mr: usize) -> Self {
+        let (sh, sw) = g.p.stride;
+        let split = |k: usize, d: usize, p: usize, s: usize| {
+            let a = (k * d) as isize - p as isize;
+            (a.div_euclid(s as isize), a.rem_euclid(s as isize) as usize)
+        };
+        let (mut taps, mut phase) = (vec![], vec![]);
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let (qi, ri) = split(ki, g.p.dilation.0, g.p.padding.0, sh);
+                let (qj, rj) = split(kj, g.p.dilation.1, g.p.padding.1, sw);
+                let (i0, i1) = valid_cols(qi, 1, g.oh, g.oh);
+                let (j0, j1) = valid_cols(qj, 1, g.ow, g.ow);
+                taps.push(Tap {
+                    i0,
+                    i1,
+                    j0,
+                    j1,
+                    shift: qi * g.ow as isize + qj,
+                });
+                phase.push(ri * sw + rj);
+            }
+        }
+        Self::from_taps(g, mr, taps, phase, sh * sw, g.ohw())
+    }
+
+    fn from_taps(
+        g: &Geometry,
+        mr: usize,
+        taps: Vec<Tap>,
+        phase: Vec<usize>,
+        planes: usize,
+        hw: usize,
+    ) -> Self {
+        let (ohw, ow, kk) = (g.ohw(), g.ow, taps.len());
         let panels = ohw.div_ceil(mr);
         let mut masks = vec![0u32; panels * kk * mr];
         for (pi, per_panel) in masks.chunks_exact_mut(kk * mr).enumerate() {
@@ -294,15 +359,18 @@ impl ShiftPanels {
         }
         ShiftPanels {
             mr,
-            hw: g.h * g.w,
+            hw,
             kk,
+            planes,
+            phase,
             shifts: taps.iter().map(|t| t.shift).collect(),
             masks,
         }
     }
 
     /// Rows `k0..k0 + kc` of `col` (k = c·KK + t), pixels `p0..p0 + mr`, of one sample's
-    /// group `x` (`[C/G, H, W]`), into `panel` (`[kc][mr]`).
+    /// group `x` (`[C/G, H, W]`, or its phase planes `[C/G, SH·SW, OH, OW]` for
+    /// [`ShiftPanels::strided`]), into `panel` (`[kc][mr]`).
     fn fill(&self, x: &[f32], k0: usize, kc: usize, p0: usize, panel: &mut [f32]) {
         simd_dispatch(FillPanel {
             sp: self,
@@ -335,7 +403,7 @@ impl Vectorized for FillPanel<'_> {
             p0,
             panel,
         } = self;
-        let (mr, hw, kk) = (sp.mr, sp.hw, sp.kk);
+        let (mr, hw, kk, planes) = (sp.mr, sp.hw, sp.kk, sp.planes);
         let masks = &sp.masks[(p0 / mr) * kk * mr..][..kk * mr];
         // Per tap, for this panel: the pixels q in qa..qb whose source index p0 + q + shift
         // lies in the plane (the others are zero, and so is their mask), and the offset of
@@ -359,9 +427,10 @@ impl Vectorized for FillPanel<'_> {
         for row in panel.chunks_exact_mut(mr) {
             let (qa, qb, from) = taps[t];
             let mask = &masks[t * mr..][..mr];
+            let plane = (c * planes + sp.phase[t]) * hw;
             if qa == 0 && qb == mr {
                 // Whole blocks of 8: vectorizes (see `Vectorized`).
-                let src = &x[c * hw + from..][..mr];
+                let src = &x[plane + from..][..mr];
                 let (rb, _) = row.as_chunks_mut::<8>();
                 let (sb, _) = src.as_chunks::<8>();
                 let (mb, _) = mask.as_chunks::<8>();
@@ -371,7 +440,7 @@ impl Vectorized for FillPanel<'_> {
             } else {
                 row[..qa].fill(0.0);
                 row[qb..].fill(0.0);
-                let src = &x[c * hw + from..][..qb - qa];
+                let src = &x[plane + from..][..qb - qa];
                 for ((d, &v), &m) in row[qa..qb].iter_mut().zip(src).zip(&mask[qa..qb]) {
                     *d = f32::from_bits(v.to_bits() & m);
                 }
@@ -386,6 +455,32 @@ impl Vectorized for FillPanel<'_> {
 
 /// Most taps [`ShiftPanels`] takes (KH·KW): a 7×7 kernel.
 const MAX_PANEL_TAPS: usize = 49;
+
+/// The phase planes of one sample's group `x` (`[C/G, H, W]`) for a strided convolution
+/// ([`ShiftPanels::strided`]), into `out` (`[C/G, SH·SW, OH, OW]`): plane (r, t) of channel
+/// c holds x\[c\]\[SH·a + r\]\[SW·b + t\] at (a, b), and zero where that runs past the input.
+fn phase_split(x: &[f32], g: &Geometry, out: &mut Vec<f32>) {
+    let (sh, sw) = g.p.stride;
+    let (hw, ohw, ow) = (g.h * g.w, g.ohw(), g.ow);
+    out.resize(g.cg() * sh * sw * ohw, 0.0);
+    for (c, planes) in out.chunks_exact_mut(sh * sw * ohw).enumerate() {
+        let xc = &x[c * hw..(c + 1) * hw];
+        for (ph, plane) in planes.chunks_exact_mut(ohw).enumerate() {
+            let (r, t) = (ph / sw, ph % sw);
+            // Columns b with SW·b + t < W.
+            let cols = g.w.saturating_sub(t).div_ceil(sw).min(ow);
+            for (a, row) in plane.chunks_exact_mut(ow).enumerate() {
+                let i = sh * a + r;
+                if i >= g.h || cols == 0 {
+                    row.fill(0.0);
+                    continue;
+                }
+                copy::gather_strided(&mut row[..cols], &xc[i * g.w + t..(i + 1) * g.w], sw);
+                row[cols..].fill(0.0);
+            }
+        }
+    }
+}
 
 /// Output length of one spatial dimension, or `None` when the kernel does not fit or the
 /// kernel size, stride or dilation is 0.
@@ -440,26 +535,20 @@ fn im2col(x: &[f32], g: &Geometry, col: &mut [f32], ld: usize) {
             for kj in 0..g.kw {
                 let row = (c * g.kh + ki) * g.kw + kj;
                 let dst = &mut col[row * ld..row * ld + ohw];
-                for i in 0..g.oh {
-                    let out_row = &mut dst[i * g.ow..(i + 1) * g.ow];
+                // The columns that read the plane, the same in every output row.
+                let off = (kj * dw) as isize - pw as isize;
+                let (j0, j1) = valid_cols(off, sw, g.w, g.ow);
+                let s0 = (j0 as isize * sw as isize + off).max(0) as usize;
+                for (i, out_row) in dst.chunks_exact_mut(g.ow).enumerate() {
                     let ih = (i * sh + ki * dh) as isize - ph as isize;
-                    if ih < 0 || ih >= g.h as isize {
+                    if ih < 0 || ih >= g.h as isize || j1 == j0 {
                         out_row.fill(0.0);
                         continue;
                     }
                     let src = &plane[ih as usize * g.w..(ih as usize + 1) * g.w];
-                    let off = (kj * dw) as isize - pw as isize;
-                    let (j0, j1) = valid_cols(off, sw, g.w, g.ow);
                     out_row[..j0].fill(0.0);
                     out_row[j1..].fill(0.0);
-                    if sw == 1 {
-                        let s0 = (j0 as isize + off) as usize;
-                        out_row[j0..j1].copy_from_slice(&src[s0..s0 + (j1 - j0)]);
-                    } else {
-                        for j in j0..j1 {
-                            out_row[j] = src[(j as isize * sw as isize + off) as usize];
-                        }
-                    }
+                    copy::gather_strided(&mut out_row[j0..j1], &src[s0..], sw);
                 }
             }
         }
@@ -537,27 +626,21 @@ fn col2im(col: &mut [f32], g: &Geometry, dx: &mut [f32], ld: usize) {
             for kj in 0..g.kw {
                 let row = (c * g.kh + ki) * g.kw + kj;
                 let src = &col[row * ld..row * ld + ohw];
-                for i in 0..g.oh {
+                // Only the columns that did not read padding flow back (same ranges as
+                // im2col).
+                let off = (kj * dw) as isize - pw as isize;
+                let (j0, j1) = valid_cols(off, sw, g.w, g.ow);
+                if j1 == j0 {
+                    continue;
+                }
+                let s0 = (j0 as isize * sw as isize + off) as usize;
+                for (i, src_row) in src.chunks_exact(g.ow).enumerate() {
                     let ih = (i * sh + ki * dh) as isize - ph as isize;
                     if ih < 0 || ih >= g.h as isize {
                         continue;
                     }
                     let dst = &mut plane[ih as usize * g.w..(ih as usize + 1) * g.w];
-                    let src_row = &src[i * g.ow..(i + 1) * g.ow];
-                    let off = (kj * dw) as isize - pw as isize;
-                    // Only the columns that did not read padding flow back (same ranges as
-                    // im2col); stride 1 is a contiguous, vectorizable add.
-                    let (j0, j1) = valid_cols(off, sw, g.w, g.ow);
-                    if sw == 1 {
-                        let s0 = (j0 as isize + off) as usize;
-                        for (d, &v) in dst[s0..s0 + (j1 - j0)].iter_mut().zip(&src_row[j0..j1]) {
-                            *d += v;
-                        }
-                    } else {
-                        for j in j0..j1 {
-                            dst[(j as isize * sw as isize + off) as usize] += src_row[j];
-                        }
-                    }
+                    copy::scatter_add_strided(&mut dst[s0..], &src_row[j0..j1], sw);
                 }
             }
         }
@@ -584,12 +667,20 @@ fn conv_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec
     };
     // The implicit GEMM (no `col`) where [`Geometry::implicit`] allows it, each sample on its
     // own: its panels hold any number of pixels, so samples never share.
-    let implicit = panel_rows(ohw).filter(|_| g.implicit(threads)).map(|mr| {
-        let packed: Vec<PackedWeights> = (0..g.p.groups)
-            .map(|gi| PackedWeights::new(&w[gi * og * ckk..], og, ckk))
-            .collect();
-        (ShiftPanels::new(g, mr), packed)
-    });
+    let strided = g.implicit_strided(threads);
+    let implicit = panel_rows(ohw)
+        .filter(|_| g.implicit(threads) || strided)
+        .map(|mr| {
+            let packed: Vec<PackedWeights> = (0..g.p.groups)
+                .map(|gi| PackedWeights::new(&w[gi * og * ckk..], og, ckk))
+                .collect();
+            let panels = if strided {
+                ShiftPanels::strided(g, mr)
+            } else {
+                ShiftPanels::new(g, mr)
+            };
+            (panels, packed)
+        });
     let together = if implicit.is_some() {
         1
     } else {
@@ -606,7 +697,12 @@ fn conv_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec
             };
             let b = bias.map(|b| &b[gi * og..(gi + 1) * og]);
             if let Some((panels, packed)) = &implicit {
-                let xs = xg(0);
+                let xs = if strided {
+                    phase_split(xg(0), g, &mut scratch.dcol);
+                    &scratch.dcol
+                } else {
+                    xg(0)
+                };
                 out.product(
                     &packed[gi],
                     ohw,
@@ -1508,6 +1604,88 @@ mod tests {
                 }
             }
             assert!(infinite > 0, "{xs:?}: the ∞ reached no output");
+        }
+    }
+
+    /// The strided forward through phase planes ([`ShiftPanels::strided`]) against the
+    /// definition: the 7×7 stride-2 stem on odd sizes (phase planes running past the input),
+    /// 3×3 stride 2, unequal strides with dilation, groups, a stride wider than the
+    /// kernel (taps in only some phases, rows no tap reads), and an ∞ in the input that must
+    /// reach exactly the outputs that read it: where a shifted copy wraps or reads a plane's
+    /// zero edge, the mask keeps 0·∞ = NaN out. Tolerance: sums of ≤ 147 products of N(0, 1)
+    /// values in another order, as in `implicit_gemm_matches_definition`.
+    #[test]
+    fn strided_implicit_gemm_matches_definition() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(23);
+        let odd = Conv2dParams {
+            stride: (2, 3),
+            padding: (1, 2),
+            dilation: (2, 1),
+            groups: 1,
+        };
+        let cases = [
+            (
+                [4, 3, 23, 21],
+                [20, 3, 7, 7],
+                Conv2dParams::new(2, 3, 1),
+                true,
+            ),
+            (
+                [8, 4, 16, 15],
+                [16, 4, 3, 3],
+                Conv2dParams::new(2, 1, 1),
+                false,
+            ),
+            ([8, 3, 19, 22], [17, 3, 3, 4], odd, false),
+            (
+                [4, 6, 24, 25],
+                [32, 3, 3, 3],
+                Conv2dParams::new(2, 1, 1).with_groups(2),
+                true,
+            ),
+            (
+                [6, 2, 31, 34],
+                [16, 2, 2, 2],
+                Conv2dParams::new(3, 0, 1),
+                false,
+            ),
+        ];
+        // One thread (at least 256 output pixels per task: not batched).
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        for (xs, ws, p, with_bias) in cases {
+            let g = geometry(xs, ws, p);
+            let batched = pool.install(|| g.batched());
+            assert!(!batched && g.implicit_strided(1), "{xs:?} {p:?}");
+            let mut xv = Tensor::randn(&xs, 0.0, 1.0, &mut rng).to_vec();
+            xv[xs[3] + 2] = f32::INFINITY;
+            let x = Tensor::from_vec(xv, &xs);
+            let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng);
+            let b = Tensor::randn(&[ws[0]], 0.0, 1.0, &mut rng);
+            let y = pool
+                .install(|| x.conv2d(&w, with_bias.then_some(&b), p))
+                .to_vec();
+            let ohw = y.len() / (xs[0] * ws[0]);
+            let mut want = naive(&x, &w, p);
+            if with_bias {
+                for (i, v) in want.iter_mut().enumerate() {
+                    *v += b.to_vec()[(i / ohw) % ws[0]];
+                }
+            }
+            assert_eq!(y.len(), want.len());
+            for (i, (a, e)) in y.iter().zip(&want).enumerate() {
+                if e.is_finite() {
+                    assert!(
+                        (a - e).abs() < 1e-3 * (1.0 + e.abs()),
+                        "{xs:?} {p:?} [{i}]: {a} vs {e}"
+                    );
+                } else {
+                    assert!(!a.is_finite(), "{xs:?} {p:?} [{i}]: {a} vs {e}");
+                }
+            }
         }
     }
 
