@@ -1,0 +1,393 @@
+//! Winograd's minimal filtering F(2×2, 3×3) for 3×3 convolutions at stride 1 (Lavin & Gray,
+//! "Fast Algorithms for Convolutional Neural Networks", CVPR 2016; NNPACK and oneDNN's
+//! `wino` kernels implement the same family).
+//!
+//! Each 2×2 block of outputs (a *tile*) is computed from the 4×4 block of input around it:
+//!
+//! Y = Aᵀ [ Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B) ] A,
+//!
+//! Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]],
+//! G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]],
+//! Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]],
+//!
+//! with g_c the 3×3 kernel of input channel c and d_c the tile's 4×4 input. The elementwise
+//! products summed over c are 16 matrix products, one per position ξ of the 4×4 transformed
+//! tile: M_ξ `[O, tiles]` = U_ξ `[O, C]` · V_ξ `[C, tiles]`. That is 16 multiplications per
+//! output tile and input channel where the direct convolution takes 36: 2.25× fewer, for
+//! transforms that cost additions only, linear in C·tiles (input), O·tiles (output) and O·C
+//! (weights, once per call), not in O·C·tiles.
+//!
+//! The transforms' entries are 0, ±1 and ±½ (exact in binary), so the result differs from
+//! the direct sum only by rounding in another order: each output is a sum of 16·C terms
+//! whose magnitudes are at most 9/4 times those of the direct sum's (the entries of G and A
+//! summed), bounded in the tests by the same kind of tolerance as the implicit GEMM's.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::prelude::*;
+
+use super::Geometry;
+use crate::kernels::copy;
+use crate::kernels::gemm::{MatRef, gemm_into};
+use crate::kernels::simd::{Vectorized, simd_dispatch};
+
+/// Tiles per block of the product: V holds 16·C·TB floats, M 16·O·TB. About 1 MiB of V for 64
+/// channels, less for more (see [`block_tiles`]).
+const BLOCK_FLOATS: usize = 1 << 18;
+
+/// Whether [`forward`] computes this convolution: 3×3, stride 1, no dilation, one group, at
+/// least two samples (the samples are the parallel tasks), and enough work per row of tiles:
+/// the transforms cost a fixed amount per input channel and row of tiles plus an amount per
+/// tile, the products O (or C) multiply-adds per tile, so the rows must hold
+/// [`MIN_ROW_WORK`] tiles × channels. ResNet-18 and -34 at 224² qualify in every 3×3 stage
+/// (28 tiles × 64 channels … 4 × 512); at 64² (8 × 64, …, 1 × 512) and the CIFAR ResNets
+/// (16 × 16, 8 × 32, 4 × 64) the direct implicit GEMM measured faster.
+pub(super) fn applies(g: &Geometry) -> bool {
+    g.kh == 3
+        && g.kw == 3
+        && g.p.stride == (1, 1)
+        && g.p.dilation == (1, 1)
+        && g.p.groups == 1
+        && g.n >= 2
+        && g.ow.div_ceil(2) * g.c.min(g.o) >= MIN_ROW_WORK
+}
+
+/// Tiles per row × channels below which [`applies`] leaves a convolution to the direct path.
+const MIN_ROW_WORK: usize = 1024;
+
+/// The weights of the transposed convolution of `g` (3×3, one group): W'\[c, o, i, j\] =
+/// W\[o, c, 2 − i, 2 − j\], so that ∂L/∂x is the forward of ∂L/∂y with W' at padding 2 − pad
+/// ([`Geometry::transposed`]).
+pub(super) fn flipped(w: &[f32], g: &Geometry) -> Vec<f32> {
+    let (o, c) = (g.o, g.c);
+    let mut wt = vec![0.0f32; c * o * 9];
+    for (ci, rows) in wt.chunks_exact_mut(o * 9).enumerate() {
+        for (oi, k) in rows.chunks_exact_mut(9).enumerate() {
+            let src = &w[(oi * c + ci) * 9..][..9];
+            for (t, v) in k.iter_mut().enumerate() {
+                *v = src[8 - t];
+            }
+        }
+    }
+    wt
+}
+
+/// U = G g Gᵀ for every (o, c), laid out `[O][16][C]` (U_ξ is then the view of rows 16·C
+/// apart starting at ξ·C).
+fn transform_weights(w: &[f32], o: usize, c: usize) -> Vec<f32> {
+    let mut u = vec![0.0f32; o * 16 * c];
+    u.par_chunks_mut(16 * c).enumerate().for_each(|(oi, uo)| {
+        for ci in 0..c {
+            let g = &w[(oi * c + ci) * 9..][..9];
+            // G g: 4 rows of 3.
+            let mut gg = [[0.0f32; 3]; 4];
+            for k in 0..3 {
+                let (a, b, d) = (g[k], g[3 + k], g[6 + k]);
+                gg[0][k] = a;
+                gg[1][k] = 0.5 * (a + b + d);
+                gg[2][k] = 0.5 * (a - b + d);
+                gg[3][k] = d;
+            }
+            // (G g) Gᵀ: each row [a, b, d] → [a, ½(a + b + d), ½(a − b + d), d].
+            for (r, row) in gg.iter().enumerate() {
+                let [a, b, d] = *row;
+                let t = [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d];
+                for (k, v) in t.into_iter().enumerate() {
+                    uo[(r * 4 + k) * c + ci] = v;
+                }
+            }
+        }
+    });
+    u
+}
+
+/// Tiles per block: whole rows of tiles (`tw` tiles each), about [`BLOCK_FLOATS`] / (16·C)
+/// of them, at least one row.
+fn block_tiles(c: usize, tw: usize) -> usize {
+    let want = (BLOCK_FLOATS / (16 * c)).clamp(32, 512);
+    want.div_ceil(tw).max(1) * tw
+}
+
+/// Scratch of one task, reused across its blocks.
+#[derive(Default)]
+struct Scratch {
+    /// V `[16][C][tiles]`.
+    v: Vec<f32>,
+    /// M `[16][O][tiles]`.
+    m: Vec<f32>,
+    /// One tile row's input: 4 rows, each as even and odd columns, `[4][2][tw + 1]`.
+    rows: Vec<f32>,
+    /// The rows transformed horizontally (input, `[4][4][tw]`), or the 4 outputs of each
+    /// tile (output, `[4][tw]`).
+    t: Vec<f32>,
+}
+
+/// The forward of a convolution that [`applies`]: y `[N, O, OH, OW]` from x `[N, C, H, W]`,
+/// w `[O, C, 3, 3]` and an optional bias `[O]`. Samples are split into one run per task
+/// (as the other paths do), each run in blocks of whole tile rows.
+///
+/// `None` when x or w holds a NaN or ±∞ (the caller then takes the direct path): the
+/// transforms subtract inputs from each other, so an ∞ would turn into NaN and reach the
+/// other three outputs of its tile, where the direct sum keeps IEEE semantics per output.
+pub(super) fn forward(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    g: &Geometry,
+) -> Option<Vec<f32>> {
+    if !w.iter().all(|v| v.is_finite()) {
+        return None;
+    }
+    let (c, o) = (g.c, g.o);
+    let (oh, ow) = (g.oh, g.ow);
+    let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
+    let u = transform_weights(w, o, c);
+    let rows_per_block = block_tiles(c, tw) / tw;
+    let ylen = o * oh * ow;
+    let mut y = vec![0.0f32; g.n * ylen];
+    let per = super::samples_per_task(g.n);
+    let finite = AtomicBool::new(true);
+    y.par_chunks_mut(per * ylen)
+        .enumerate()
+        .for_each(|(task, ys)| {
+            let first = task * per;
+            let mut s = Scratch::default();
+            // Tile rows (sample, ti) of this task, in blocks.
+            let total = ys.len() / ylen * th;
+            let mut r0 = 0;
+            while r0 < total && finite.load(Ordering::Relaxed) {
+                let r1 = (r0 + rows_per_block).min(total);
+                let tiles = (r1 - r0) * tw;
+                s.v.resize(16 * c * tiles, 0.0);
+                s.m.resize(16 * o * tiles, 0.0);
+                s.rows.resize(8 * (tw + 1), 0.0);
+                s.t.resize(16 * tw, 0.0);
+                let input = InputBlock {
+                    x,
+                    g,
+                    first,
+                    rows: r0..r1,
+                    v: &mut s.v,
+                    buf: &mut s.rows,
+                    hz: &mut s.t,
+                };
+                if !simd_dispatch(input) {
+                    finite.store(false, Ordering::Relaxed);
+                    return;
+                }
+                for xi in 0..16 {
+                    let a = MatRef {
+                        data: &u,
+                        offset: xi * c,
+                        rs: 16 * c,
+                        cs: 1,
+                    };
+                    let b = MatRef::row_major(&s.v[xi * c * tiles..(xi + 1) * c * tiles], tiles);
+                    let dst = &mut s.m[xi * o * tiles..(xi + 1) * o * tiles];
+                    gemm_into(dst, o, tiles, c, a, b, false, 1);
+                }
+                simd_dispatch(OutputBlock {
+                    m: &s.m,
+                    g,
+                    rows: r0..r1,
+                    bias,
+                    y: ys,
+                    buf: &mut s.t,
+                });
+                r0 = r1;
+            }
+        });
+    finite.into_inner().then_some(y)
+}
+
+/// V = Bᵀ d B for every input channel and tile of the tile rows `rows` (row r: sample
+/// `first + r / TH`, tile row r % TH), into `v` (`[16][C][tiles]`). Returns whether every
+/// input value read is finite.
+struct InputBlock<'a> {
+    x: &'a [f32],
+    g: &'a Geometry,
+    first: usize,
+    rows: Range<usize>,
+    v: &'a mut [f32],
+    buf: &'a mut [f32],
+    hz: &'a mut [f32],
+}
+
+impl Vectorized for InputBlock<'_> {
+    type Output = bool;
+
+    #[inline(always)]
+    fn run(self) -> bool {
+        let InputBlock {
+            x,
+            g,
+            first,
+            rows,
+            v,
+            buf,
+            hz,
+        } = self;
+        let (th, tw) = (g.oh.div_ceil(2), g.ow.div_ceil(2));
+        let (hw, tiles) = (g.h * g.w, rows.len() * tw);
+        let mut finite = true;
+        for ci in 0..g.c {
+            for r in rows.clone() {
+                let (n, ti) = (first + r / th, r % th);
+                let plane = &x[(n * g.c + ci) * hw..][..hw];
+                gather_rows(plane, g, ti, tw, buf);
+                finite &= buf.iter().fold(true, |a, v| a & v.is_finite());
+                let j0 = (r - rows.start) * tw;
+                transform_input(buf, tw, hz, v, (ci, g.c), tiles, j0);
+            }
+        }
+        finite
+    }
+}
+
+/// The 4 input rows of tile row `ti` (rows 2·ti − pad .. + 4), each split into even and odd
+/// columns counted from column −pad, zero outside the plane: `buf[(2·r + p)·(tw + 1) + j]` is
+/// input row 2·ti − pad + r, column 2·j + p − pad.
+#[inline(always)]
+fn gather_rows(plane: &[f32], g: &Geometry, ti: usize, tw: usize, buf: &mut [f32]) {
+    let (ph, pw) = g.p.padding;
+    for r in 0..4 {
+        let i = (2 * ti + r).checked_sub(ph).filter(|&i| i < g.h);
+        for p in 0..2 {
+            let dst = &mut buf[(2 * r + p) * (tw + 1)..][..tw + 1];
+            let Some(i) = i else {
+                dst.fill(0.0);
+                continue;
+            };
+            // Columns j with 0 ≤ 2·j + p − pad < W.
+            let ja = pw.saturating_sub(p).div_ceil(2).min(tw + 1);
+            let jb = (g.w + pw).saturating_sub(p).div_ceil(2).clamp(ja, tw + 1);
+            dst[..ja].fill(0.0);
+            dst[jb..].fill(0.0);
+            if jb > ja {
+                let src = &plane[i * g.w + 2 * ja + p - pw..(i + 1) * g.w];
+                copy::gather_strided(&mut dst[ja..jb], src, 2);
+            }
+        }
+    }
+}
+
+/// Bᵀ d B for the `tw` tiles of one tile row (from [`gather_rows`]) of input channel
+/// `ci` of `c`, into `v[(ξ·C + ci)·tiles + j0 + j]`; `hz` is scratch (`[4][4][tw]`).
+#[inline(always)]
+fn transform_input(
+    buf: &[f32],
+    tw: usize,
+    hz: &mut [f32],
+    v: &mut [f32],
+    (ci, c): (usize, usize),
+    tiles: usize,
+    j0: usize,
+) {
+    // Horizontal: row r of tile j has columns d0..d3 = e[j], o[j], e[j + 1], o[j + 1], and
+    // d·B = [d0 − d2, d1 + d2, d2 − d1, d1 − d3]; hz[(r·4 + k)·tw + j].
+    for r in 0..4 {
+        let e = &buf[2 * r * (tw + 1)..][..tw + 1];
+        let od = &buf[(2 * r + 1) * (tw + 1)..][..tw + 1];
+        let (h0, rest) = hz[r * 4 * tw..(r + 1) * 4 * tw].split_at_mut(tw);
+        let (h1, rest) = rest.split_at_mut(tw);
+        let (h2, h3) = rest.split_at_mut(tw);
+        let (e0, e1, o0, o1) = (&e[..tw], &e[1..], &od[..tw], &od[1..]);
+        for j in 0..tw {
+            h0[j] = e0[j] - e1[j];
+            h1[j] = o0[j] + e1[j];
+            h2[j] = e1[j] - o0[j];
+            h3[j] = o0[j] - o1[j];
+        }
+    }
+    // Vertical, per horizontal component k: Bᵀ over the 4 rows, into V[ξ = a·4 + k].
+    for k in 0..4 {
+        let row = |r: usize| &hz[(r * 4 + k) * tw..][..tw];
+        let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
+        let at = |a: usize| ((a * 4 + k) * c + ci) * tiles + j0;
+        for (d, (p, q)) in v[at(0)..][..tw].iter_mut().zip(r0.iter().zip(r2)) {
+            *d = p - q;
+        }
+        for (d, (p, q)) in v[at(1)..][..tw].iter_mut().zip(r1.iter().zip(r2)) {
+            *d = p + q;
+        }
+        for (d, (p, q)) in v[at(2)..][..tw].iter_mut().zip(r2.iter().zip(r1)) {
+            *d = p - q;
+        }
+        for (d, (p, q)) in v[at(3)..][..tw].iter_mut().zip(r1.iter().zip(r3)) {
+            *d = p - q;
+        }
+    }
+}
+
+/// Y = Aᵀ M A for every output channel and tile of the tile rows `rows` (relative to the
+/// task's first sample), plus the bias, into the task's output `y` (`[S, O, OH, OW]`).
+struct OutputBlock<'a> {
+    m: &'a [f32],
+    g: &'a Geometry,
+    rows: Range<usize>,
+    bias: Option<&'a [f32]>,
+    y: &'a mut [f32],
+    buf: &'a mut [f32],
+}
+
+impl Vectorized for OutputBlock<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let OutputBlock {
+            m,
+            g,
+            rows,
+            bias,
+            y,
+            buf,
+        } = self;
+        let (o, oh, ow) = (g.o, g.oh, g.ow);
+        let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
+        let tiles = rows.len() * tw;
+        // Output columns in whole pairs, and whether a last single column follows.
+        let (pairs, odd) = (ow / 2, ow % 2 == 1);
+        for r in rows.clone() {
+            let (n, ti) = (r / th, r % th);
+            let j0 = (r - rows.start) * tw;
+            for oi in 0..o {
+                let b = bias.map_or(0.0, |b| b[oi]);
+                let mv = |xi: usize| &m[(xi * o + oi) * tiles + j0..][..tw];
+                // Aᵀ over the rows, then over the columns: s0[k] = M0k + M1k + M2k,
+                // s1[k] = M1k − M2k − M3k; y_u0 = s_u[0] + s_u[1] + s_u[2],
+                // y_u1 = s_u[1] − s_u[2] − s_u[3].
+                let (y00, rest) = buf[..4 * tw].split_at_mut(tw);
+                let (y01, rest) = rest.split_at_mut(tw);
+                let (y10, y11) = rest.split_at_mut(tw);
+                let cols: [[&[f32]; 4]; 4] =
+                    std::array::from_fn(|a| std::array::from_fn(|k| mv(a * 4 + k)));
+                for j in 0..tw {
+                    let s = |a: usize, k: usize| cols[a][k][j];
+                    let s0 = [0, 1, 2, 3].map(|k| s(0, k) + s(1, k) + s(2, k));
+                    let s1 = [0, 1, 2, 3].map(|k| s(1, k) - s(2, k) - s(3, k));
+                    y00[j] = s0[0] + s0[1] + s0[2] + b;
+                    y01[j] = s0[1] - s0[2] - s0[3] + b;
+                    y10[j] = s1[0] + s1[1] + s1[2] + b;
+                    y11[j] = s1[1] - s1[2] - s1[3] + b;
+                }
+                let plane = &mut y[(n * o + oi) * oh * ow..][..oh * ow];
+                let mut put = |row: usize, left: &[f32], right: &[f32]| {
+                    let dst = &mut plane[row * ow..][..ow];
+                    let (pr, _) = dst.as_chunks_mut::<2>();
+                    for ((d, &l), &r) in pr.iter_mut().zip(left).zip(right) {
+                        *d = [l, r];
+                    }
+                    if odd {
+                        dst[ow - 1] = left[pairs];
+                    }
+                };
+                put(2 * ti, y00, y01);
+                if 2 * ti + 1 < oh {
+                    put(2 * ti + 1, y10, y11);
+                }
+            }
+        }
+    }
+}
