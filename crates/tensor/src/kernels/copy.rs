@@ -37,6 +37,7 @@ pub(crate) fn fill(dst: &mut [f32], v: f32) {
 ///
 /// # Panics
 /// If `src` is shorter than `(dst.len() − 1)·stride + 1`.
+#[inline(always)]
 pub(crate) fn gather_strided(dst: &mut [f32], src: &[f32], stride: usize) {
     let n = dst.len();
     if n == 0 {

@@ -9,8 +9,8 @@
 //! ∂L/∂x = col2im(W_gᵀ · ∂L/∂Y).
 //!
 //! Three paths (docs/benchmarks.md):
-//! - Winograd F(2×2, 3×3) ([`winograd`]) for 3×3 convolutions at stride 1 with enough
-//!   channels × tiles per row of tiles (ResNet-18/34 at 224²): 2.25× fewer multiplications,
+//! - Winograd F(2×2, 3×3) ([`winograd`]) for 3×3 convolutions at stride 1 with 64 or more
+//!   input and output channels (every 3×3 stage of ResNet-18/34): 2.25× fewer multiplications,
 //!   forward and ∂L/∂x (the transposed convolution is again a 3×3 at stride 1); ∂L/∂W and
 //!   inputs that are not finite go through the paths below.
 //! - per task: runs of consecutive samples in parallel, each GEMM on one thread. A 1×1
@@ -1635,8 +1635,9 @@ mod tests {
     }
 
     /// Winograd F(2×2, 3×3) against the definition: padding 1, 0 and 2, sizes odd in either
-    /// direction (tiles cut by the output's edge), bias, 32 to 128 channels (enough work per
-    /// row of tiles for `winograd::applies`). Tolerance: sums of 9·C ≤ 1152 products of
+    /// direction (tiles cut by the output's edge), bias, wide planes (transforms row by row)
+    /// and narrow ones down to one tile (through the tile table), 64 to 80 channels (enough
+    /// for `winograd::applies`). Tolerance: sums of 9·C ≤ 630 products of
     /// N(0, 1) values, each output formed from 16·C transformed terms whose sizes are at most
     /// 9/4 times the direct ones, rounded in another order: 1e-3 relative as the other
     /// paths' tests. With an ∞ in the input the forward falls back to the direct path: the ∞
@@ -1653,8 +1654,8 @@ mod tests {
                 false,
             ),
             (
-                [2, 128, 7, 18],
-                [128, 128, 3, 3],
+                [2, 64, 7, 18],
+                [80, 64, 3, 3],
                 Conv2dParams::new(1, 0, 1),
                 true,
             ),
@@ -1665,10 +1666,16 @@ mod tests {
                 false,
             ),
             (
-                [2, 32, 4, 64],
-                [40, 32, 3, 3],
+                [3, 64, 5, 7],
+                [64, 64, 3, 3],
                 Conv2dParams::new(1, 1, 1),
                 true,
+            ),
+            (
+                [4, 70, 2, 2],
+                [64, 70, 3, 3],
+                Conv2dParams::new(1, 1, 1),
+                false,
             ),
         ];
         for (xs, ws, p, with_bias) in cases {
@@ -1887,20 +1894,17 @@ mod tests {
     }
 
     /// ∂L/∂x through Winograd (the transposed convolution's forward: padding 1, 2 and 0 for
-    /// the forward's 1, 0 and 2, odd sizes) and ∂L/∂W (still through `col`) against the
-    /// definition. Tolerance as in `winograd_matches_definition`.
+    /// the forward's 1, 0 and 2, odd sizes, a narrow plane) and ∂L/∂W (still through `col`)
+    /// against the definition. Tolerance as in `winograd_matches_definition`.
     #[test]
     fn winograd_input_gradient_matches_definition() {
         use rand::SeedableRng;
         let mut rng = rand::rngs::StdRng::seed_from_u64(31);
         let cases = [
             ([2, 64, 6, 31], [64, 64, 3, 3], Conv2dParams::new(1, 1, 1)),
-            (
-                [2, 128, 7, 16],
-                [128, 128, 3, 3],
-                Conv2dParams::new(1, 0, 1),
-            ),
+            ([2, 64, 7, 16], [80, 64, 3, 3], Conv2dParams::new(1, 0, 1)),
             ([2, 64, 5, 31], [65, 64, 3, 3], Conv2dParams::new(1, 2, 1)),
+            ([3, 64, 5, 7], [64, 64, 3, 3], Conv2dParams::new(1, 1, 1)),
         ];
         for (xs, ws, p) in cases {
             let gt = geometry(xs, ws, p).transposed().expect("stride 1");

@@ -37,12 +37,12 @@ use crate::kernels::simd::{Vectorized, simd_dispatch};
 const BLOCK_FLOATS: usize = 1 << 18;
 
 /// Whether [`forward`] computes this convolution: 3×3, stride 1, no dilation, one group, at
-/// least two samples (the samples are the parallel tasks), and enough work per row of tiles:
-/// the transforms cost a fixed amount per input channel and row of tiles plus an amount per
-/// tile, the products O (or C) multiply-adds per tile, so the rows must hold
-/// [`MIN_ROW_WORK`] tiles × channels. ResNet-18 and -34 at 224² qualify in every 3×3 stage
-/// (28 tiles × 64 channels … 4 × 512); at 64² (8 × 64, …, 1 × 512) and the CIFAR ResNets
-/// (16 × 16, 8 × 32, 4 × 64) the direct implicit GEMM measured faster.
+/// least two samples (the samples are the parallel tasks), and at least [`MIN_CHANNELS`]
+/// input and output channels: the transforms cost additions per input channel and tile
+/// (and per output channel and tile), the products C multiply-adds per output channel and
+/// tile, so with few channels the transforms eat the 2.25× saving. Measured per layer (one
+/// process, alternated with the direct path): every 3×3 stage of ResNet-18 at 224² and at
+/// 64² gains; the CIFAR ResNets' 16- and 32-channel stages lose, their 64-channel stage ties.
 pub(super) fn applies(g: &Geometry) -> bool {
     g.kh == 3
         && g.kw == 3
@@ -50,11 +50,11 @@ pub(super) fn applies(g: &Geometry) -> bool {
         && g.p.dilation == (1, 1)
         && g.p.groups == 1
         && g.n >= 2
-        && g.ow.div_ceil(2) * g.c.min(g.o) >= MIN_ROW_WORK
+        && g.c.min(g.o) >= MIN_CHANNELS
 }
 
-/// Tiles per row × channels below which [`applies`] leaves a convolution to the direct path.
-const MIN_ROW_WORK: usize = 1024;
+/// Input and output channels below which [`applies`] leaves a convolution to the direct path.
+const MIN_CHANNELS: usize = 64;
 
 /// The weights of the transposed convolution of `g` (3×3, one group): W'\[c, o, i, j\] =
 /// W\[o, c, 2 − i, 2 − j\], so that ∂L/∂x is the forward of ∂L/∂y with W' at padding 2 − pad
@@ -144,6 +144,9 @@ pub(super) fn forward(
     let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
     let u = transform_weights(w, o, c);
     let rows_per_block = block_tiles(c, tw) / tw;
+    // Narrow planes gather each tile's 16 inputs through a table (row by row, a tile row of
+    // a few tiles would cost more in loop overhead than in arithmetic).
+    let table = (tw < TABLE_BELOW_TILES).then(|| tile_table(g));
     let ylen = o * oh * ow;
     let mut y = vec![0.0f32; g.n * ylen];
     let per = super::samples_per_task(g.n);
@@ -163,16 +166,30 @@ pub(super) fn forward(
                 s.m.resize(16 * o * tiles, 0.0);
                 s.rows.resize(8 * (tw + 1), 0.0);
                 s.t.resize(16 * tw, 0.0);
-                let input = InputBlock {
-                    x,
-                    g,
-                    first,
-                    rows: r0..r1,
-                    v: &mut s.v,
-                    buf: &mut s.rows,
-                    hz: &mut s.t,
+                let finite_input = match &table {
+                    Some(tab) => {
+                        s.t.resize(20 * tiles, 0.0);
+                        simd_dispatch(InputTable {
+                            x,
+                            g,
+                            first,
+                            rows: r0..r1,
+                            tab,
+                            v: &mut s.v,
+                            d: &mut s.t,
+                        })
+                    }
+                    None => simd_dispatch(InputBlock {
+                        x,
+                        g,
+                        first,
+                        rows: r0..r1,
+                        v: &mut s.v,
+                        buf: &mut s.rows,
+                        hz: &mut s.t,
+                    }),
                 };
-                if !simd_dispatch(input) {
+                if !finite_input {
                     finite.store(false, Ordering::Relaxed);
                     return;
                 }
@@ -187,6 +204,9 @@ pub(super) fn forward(
                     let dst = &mut s.m[xi * o * tiles..(xi + 1) * o * tiles];
                     gemm_into(dst, o, tiles, c, a, b, false, 1);
                 }
+                if table.is_some() {
+                    s.t.resize(4 * tiles, 0.0);
+                }
                 simd_dispatch(OutputBlock {
                     m: &s.m,
                     g,
@@ -194,11 +214,131 @@ pub(super) fn forward(
                     bias,
                     y: ys,
                     buf: &mut s.t,
+                    table: table.is_some(),
                 });
                 r0 = r1;
             }
         });
     finite.into_inner().then_some(y)
+}
+
+/// Rows of fewer tiles than this take the table-driven transforms ([`InputTable`]): at 8 tiles
+/// (a 16² plane) the table measured 5.3 ms against the rows' 7.8–11 ms for ResNet-18's
+/// 64-channel stage at b64 on 64², while at 28 tiles (56²) the rows were faster (15.0 against
+/// 16.1 ms at b16 on 224²).
+const TABLE_BELOW_TILES: usize = 9;
+
+/// For each tile (ti, tj) of a plane and position (a, b) of its 4×4 input, at
+/// `(ti·TW + tj)·16 + a·4 + b`: the input's flat index in the plane, or H·W where the position
+/// is padding.
+fn tile_table(g: &Geometry) -> Vec<u32> {
+    let (th, tw) = (g.oh.div_ceil(2), g.ow.div_ceil(2));
+    let (ph, pw) = g.p.padding;
+    let mut tab = Vec::with_capacity(th * tw * 16);
+    for ti in 0..th {
+        for tj in 0..tw {
+            for a in 0..4 {
+                for b in 0..4 {
+                    let i = (2 * ti + a).checked_sub(ph).filter(|&i| i < g.h);
+                    let j = (2 * tj + b).checked_sub(pw).filter(|&j| j < g.w);
+                    let at = i.zip(j).map_or(g.h * g.w, |(i, j)| i * g.w + j);
+                    tab.push(at as u32);
+                }
+            }
+        }
+    }
+    tab
+}
+
+/// [`InputBlock`] through [`tile_table`]: per input channel, the 16 inputs of every tile of
+/// the block gathered into `d` (`[16][tiles]`, then 4 rows of scratch), then Bᵀ d B across
+/// all of them at once.
+struct InputTable<'a> {
+    x: &'a [f32],
+    g: &'a Geometry,
+    first: usize,
+    rows: Range<usize>,
+    tab: &'a [u32],
+    v: &'a mut [f32],
+    d: &'a mut [f32],
+}
+
+impl Vectorized for InputTable<'_> {
+    type Output = bool;
+
+    #[inline(always)]
+    fn run(self) -> bool {
+        let InputTable {
+            x,
+            g,
+            first,
+            rows,
+            tab,
+            v,
+            d,
+        } = self;
+        let (th, tw) = (g.oh.div_ceil(2), g.ow.div_ceil(2));
+        let (hw, tiles) = (g.h * g.w, rows.len() * tw);
+        let mut finite = true;
+        for ci in 0..g.c {
+            for r in rows.clone() {
+                let (n, ti) = (first + r / th, r % th);
+                let plane = &x[(n * g.c + ci) * hw..][..hw];
+                for tj in 0..tw {
+                    let t = (r - rows.start) * tw + tj;
+                    let src = &tab[(ti * tw + tj) * 16..][..16];
+                    for (pos, &at) in src.iter().enumerate() {
+                        d[pos * tiles + t] = plane.get(at as usize).copied().unwrap_or(0.0);
+                    }
+                }
+            }
+            finite &= d[..16 * tiles].iter().fold(true, |a, v| a & v.is_finite());
+            let (d, h) = d.split_at_mut(16 * tiles);
+            let dr = |a: usize, b: usize| &d[(a * 4 + b) * tiles..][..tiles];
+            // Bᵀ d B as in `transform_input`, over every tile of the block: per column k of
+            // d·B, its 4 rows h_a, then Bᵀ over them into V[ξ = a·4 + k].
+            for k in 0..4 {
+                for a in 0..4 {
+                    let (d0, d1, d2, d3) = (dr(a, 0), dr(a, 1), dr(a, 2), dr(a, 3));
+                    let ha = &mut h[a * tiles..][..tiles];
+                    match k {
+                        0 => ha
+                            .iter_mut()
+                            .zip(d0.iter().zip(d2))
+                            .for_each(|(o, (p, q))| *o = p - q),
+                        1 => ha
+                            .iter_mut()
+                            .zip(d1.iter().zip(d2))
+                            .for_each(|(o, (p, q))| *o = p + q),
+                        2 => ha
+                            .iter_mut()
+                            .zip(d2.iter().zip(d1))
+                            .for_each(|(o, (p, q))| *o = p - q),
+                        _ => ha
+                            .iter_mut()
+                            .zip(d1.iter().zip(d3))
+                            .for_each(|(o, (p, q))| *o = p - q),
+                    }
+                }
+                let hr = |a: usize| &h[a * tiles..][..tiles];
+                let (r0, r1, r2, r3) = (hr(0), hr(1), hr(2), hr(3));
+                let at = |a: usize| ((a * 4 + k) * g.c + ci) * tiles;
+                for (o, (p, q)) in v[at(0)..][..tiles].iter_mut().zip(r0.iter().zip(r2)) {
+                    *o = p - q;
+                }
+                for (o, (p, q)) in v[at(1)..][..tiles].iter_mut().zip(r1.iter().zip(r2)) {
+                    *o = p + q;
+                }
+                for (o, (p, q)) in v[at(2)..][..tiles].iter_mut().zip(r2.iter().zip(r1)) {
+                    *o = p - q;
+                }
+                for (o, (p, q)) in v[at(3)..][..tiles].iter_mut().zip(r1.iter().zip(r3)) {
+                    *o = p - q;
+                }
+            }
+        }
+        finite
+    }
 }
 
 /// V = Bᵀ d B for every input channel and tile of the tile rows `rows` (row r: sample
@@ -329,6 +469,9 @@ struct OutputBlock<'a> {
     bias: Option<&'a [f32]>,
     y: &'a mut [f32],
     buf: &'a mut [f32],
+    /// Compute every tile of the block at once and store tile by tile (narrow planes), instead
+    /// of row by row with interleaved stores.
+    table: bool,
 }
 
 impl Vectorized for OutputBlock<'_> {
@@ -343,10 +486,50 @@ impl Vectorized for OutputBlock<'_> {
             bias,
             y,
             buf,
+            table,
         } = self;
         let (o, oh, ow) = (g.o, g.oh, g.ow);
         let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
         let tiles = rows.len() * tw;
+        if table {
+            for oi in 0..o {
+                let b = bias.map_or(0.0, |b| b[oi]);
+                let mv = |xi: usize| &m[(xi * o + oi) * tiles..][..tiles];
+                let cols: [[&[f32]; 4]; 4] =
+                    std::array::from_fn(|a| std::array::from_fn(|k| mv(a * 4 + k)));
+                let (y00, rest) = buf[..4 * tiles].split_at_mut(tiles);
+                let (y01, rest) = rest.split_at_mut(tiles);
+                let (y10, y11) = rest.split_at_mut(tiles);
+                for t in 0..tiles {
+                    let s = |a: usize, k: usize| cols[a][k][t];
+                    let s0 = [0, 1, 2, 3].map(|k| s(0, k) + s(1, k) + s(2, k));
+                    let s1 = [0, 1, 2, 3].map(|k| s(1, k) - s(2, k) - s(3, k));
+                    y00[t] = s0[0] + s0[1] + s0[2] + b;
+                    y01[t] = s0[1] - s0[2] - s0[3] + b;
+                    y10[t] = s1[0] + s1[1] + s1[2] + b;
+                    y11[t] = s1[1] - s1[2] - s1[3] + b;
+                }
+                for r in rows.clone() {
+                    let (n, ti) = (r / th, r % th);
+                    let plane = &mut y[(n * o + oi) * oh * ow..][..oh * ow];
+                    for tj in 0..tw {
+                        let t = (r - rows.start) * tw + tj;
+                        for (u, v, val) in [
+                            (0, 0, y00[t]),
+                            (0, 1, y01[t]),
+                            (1, 0, y10[t]),
+                            (1, 1, y11[t]),
+                        ] {
+                            let (i, j) = (2 * ti + u, 2 * tj + v);
+                            if i < oh && j < ow {
+                                plane[i * ow + j] = val;
+                            }
+                        }
+                    }
+                }
+            }
+            return;
+        }
         // Output columns in whole pairs, and whether a last single column follows.
         let (pairs, odd) = (ow / 2, ow % 2 == 1);
         for r in rows.clone() {
