@@ -88,7 +88,7 @@ pub use mish::{Mish, mish, mish_prime, mish_scalar};
 pub use prelu::{
     PRELU_DEFAULT_INIT, PRelu, PReluConfig, prelu, prelu_prime, prelu_scalar, prelu_slope_prime,
 };
-pub use relu::{Relu, relu, relu_prime, relu_scalar};
+pub use relu::{Relu, add_relu, relu, relu_prime, relu_scalar};
 pub use selu::{SELU_ALPHA, SELU_SCALE, Selu, selu, selu_prime, selu_scalar};
 pub use sigmoid::{Sigmoid, sigmoid, sigmoid_prime, sigmoid_prime_from_output, sigmoid_scalar};
 pub use silu::{Silu, silu, silu_prime, silu_scalar};

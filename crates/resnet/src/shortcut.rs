@@ -10,7 +10,7 @@
 //! - **C**: projections everywhere (not offered: the paper found it marginally better for
 //!   13 times the shortcut parameters).
 
-use gradflow_activations::relu;
+use gradflow_activations::{add_relu, relu};
 use gradflow_init::{FanMode, Nonlinearity, kaiming_normal};
 use gradflow_layers::Conv2d;
 use gradflow_tensor::{Conv2dParams, Module, Scope, Tensor};
@@ -216,7 +216,7 @@ impl Shortcut {
     /// relu(f) for a plain block (He et al. 2016, eq. 1: the addition, then the ReLU).
     pub fn join(&self, f: &Tensor, x: &Tensor) -> Tensor {
         match self.apply(x) {
-            Some(s) => relu(&f.add(&s)),
+            Some(s) => add_relu(f, &s),
             None => relu(f),
         }
     }
