@@ -1603,33 +1603,8 @@ mod tests {
             let g = geometry(xs, ws, p);
             let batched = pool.install(|| g.batched());
             assert!(!batched && g.implicit(1), "{xs:?} {p:?}");
-            let mut xv = Tensor::randn(&xs, 0.0, 1.0, &mut rng).to_vec();
-            xv[2 * xs[3]] = f32::INFINITY;
-            let x = Tensor::from_vec(xv, &xs);
-            let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng);
-            let b = Tensor::randn(&[ws[0]], 0.0, 1.0, &mut rng);
-            let y = pool
-                .install(|| x.conv2d(&w, with_bias.then_some(&b), p))
-                .to_vec();
-            let ohw = y.len() / (xs[0] * ws[0]);
-            let mut want = naive(&x, &w, p);
-            if with_bias {
-                for (i, v) in want.iter_mut().enumerate() {
-                    *v += b.to_vec()[(i / ohw) % ws[0]];
-                }
-            }
-            let mut infinite = 0;
-            for (i, (a, e)) in y.iter().zip(&want).enumerate() {
-                if e.is_finite() {
-                    assert!(
-                        (a - e).abs() < 1e-3 * (1.0 + e.abs()),
-                        "{xs:?} {p:?} [{i}]: {a} vs {e}"
-                    );
-                } else {
-                    infinite += 1;
-                    assert!(!a.is_finite(), "{xs:?} {p:?} [{i}]: {a} vs {e}");
-                }
-            }
+            let infinite =
+                pool.install(|| check_forward(xs, ws, p, with_bias, 2 * xs[3], &mut rng));
             assert!(infinite > 0, "{xs:?}: the ∞ reached no output");
         }
     }
@@ -1680,38 +1655,9 @@ mod tests {
         ];
         for (xs, ws, p, with_bias) in cases {
             assert!(winograd::applies(&geometry(xs, ws, p)), "{xs:?} {ws:?}");
-            for with_inf in [false, true] {
-                let mut xv = Tensor::randn(&xs, 0.0, 1.0, &mut rng).to_vec();
-                if with_inf {
-                    xv[xs[3] + 1] = f32::INFINITY;
-                }
-                let x = Tensor::from_vec(xv, &xs);
-                let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng);
-                let b = Tensor::randn(&[ws[0]], 0.0, 1.0, &mut rng);
-                let y = x.conv2d(&w, with_bias.then_some(&b), p).to_vec();
-                let ohw = y.len() / (xs[0] * ws[0]);
-                let mut want = naive(&x, &w, p);
-                if with_bias {
-                    for (i, v) in want.iter_mut().enumerate() {
-                        *v += b.to_vec()[(i / ohw) % ws[0]];
-                    }
-                }
-                assert_eq!(y.len(), want.len());
-                let mut infinite = 0;
-                for (i, (a, e)) in y.iter().zip(&want).enumerate() {
-                    if e.is_finite() {
-                        assert!(
-                            (a - e).abs() < 1e-3 * (1.0 + e.abs()),
-                            "{xs:?} {p:?} [{i}]: {a} vs {e}"
-                        );
-                    } else {
-                        infinite += 1;
-                        assert_eq!(a.is_nan(), e.is_nan(), "{xs:?} [{i}]: {a} vs {e}");
-                        assert!(!a.is_finite(), "{xs:?} [{i}]: {a} vs {e}");
-                    }
-                }
-                assert_eq!(infinite > 0, with_inf, "{xs:?}");
-            }
+            // Finite input through Winograd; an ∞ falls back to the direct path.
+            assert_eq!(check_forward(xs, ws, p, with_bias, usize::MAX, &mut rng), 0);
+            assert!(check_forward(xs, ws, p, with_bias, xs[3] + 1, &mut rng) > 0);
         }
     }
 
@@ -1768,32 +1714,7 @@ mod tests {
             let g = geometry(xs, ws, p);
             let batched = pool.install(|| g.batched());
             assert!(!batched && g.implicit_strided(1), "{xs:?} {p:?}");
-            let mut xv = Tensor::randn(&xs, 0.0, 1.0, &mut rng).to_vec();
-            xv[xs[3] + 2] = f32::INFINITY;
-            let x = Tensor::from_vec(xv, &xs);
-            let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng);
-            let b = Tensor::randn(&[ws[0]], 0.0, 1.0, &mut rng);
-            let y = pool
-                .install(|| x.conv2d(&w, with_bias.then_some(&b), p))
-                .to_vec();
-            let ohw = y.len() / (xs[0] * ws[0]);
-            let mut want = naive(&x, &w, p);
-            if with_bias {
-                for (i, v) in want.iter_mut().enumerate() {
-                    *v += b.to_vec()[(i / ohw) % ws[0]];
-                }
-            }
-            assert_eq!(y.len(), want.len());
-            for (i, (a, e)) in y.iter().zip(&want).enumerate() {
-                if e.is_finite() {
-                    assert!(
-                        (a - e).abs() < 1e-3 * (1.0 + e.abs()),
-                        "{xs:?} {p:?} [{i}]: {a} vs {e}"
-                    );
-                } else {
-                    assert!(!a.is_finite(), "{xs:?} {p:?} [{i}]: {a} vs {e}");
-                }
-            }
+            pool.install(|| check_forward(xs, ws, p, with_bias, xs[3] + 2, &mut rng));
         }
     }
 
@@ -1843,6 +1764,50 @@ mod tests {
             close(x.grad().expect("dx").to_vec(), &dx, "dx");
             close(w.grad().expect("dw").to_vec(), &dw, "dw");
         }
+    }
+
+    /// `conv2d` of random N(0, 1) input and weights (and bias) against [`naive`], within
+    /// 1e-3 relative (each test states why that bounds its path's rounding); an ∞ at input
+    /// index `inf_at` (none when out of range) must reach exactly the outputs whose
+    /// definition is not finite, NaN where it is NaN. Returns how many those are.
+    fn check_forward(
+        xs: [usize; 4],
+        ws: [usize; 4],
+        p: Conv2dParams,
+        with_bias: bool,
+        inf_at: usize,
+        rng: &mut rand::rngs::StdRng,
+    ) -> usize {
+        let mut xv = Tensor::randn(&xs, 0.0, 1.0, rng).to_vec();
+        if let Some(v) = xv.get_mut(inf_at) {
+            *v = f32::INFINITY;
+        }
+        let x = Tensor::from_vec(xv, &xs);
+        let w = Tensor::randn(&ws, 0.0, 1.0, rng);
+        let b = Tensor::randn(&[ws[0]], 0.0, 1.0, rng);
+        let y = x.conv2d(&w, with_bias.then_some(&b), p).to_vec();
+        let ohw = y.len() / (xs[0] * ws[0]);
+        let mut want = naive(&x, &w, p);
+        if with_bias {
+            for (i, v) in want.iter_mut().enumerate() {
+                *v += b.to_vec()[(i / ohw) % ws[0]];
+            }
+        }
+        assert_eq!(y.len(), want.len());
+        let mut infinite = 0;
+        for (i, (a, e)) in y.iter().zip(&want).enumerate() {
+            if e.is_finite() {
+                assert!(
+                    (a - e).abs() < 1e-3 * (1.0 + e.abs()),
+                    "{xs:?} {p:?} [{i}]: {a} vs {e}"
+                );
+            } else {
+                infinite += 1;
+                assert!(!a.is_finite(), "{xs:?} {p:?} [{i}]: {a} vs {e}");
+                assert_eq!(a.is_nan(), e.is_nan(), "{xs:?} {p:?} [{i}]: {a} vs {e}");
+            }
+        }
+        infinite
     }
 
     /// ∂L/∂x and ∂L/∂W of L = Σ y·dy by the definition, in f64: every (o, tap) that read

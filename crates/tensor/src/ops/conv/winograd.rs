@@ -168,7 +168,7 @@ pub(super) fn forward(
                 s.t.resize(16 * tw, 0.0);
                 let finite_input = match &table {
                     Some(tab) => {
-                        s.t.resize(20 * tiles, 0.0);
+                        s.t.resize(32 * tiles, 0.0);
                         simd_dispatch(InputTable {
                             x,
                             g,
@@ -251,8 +251,8 @@ fn tile_table(g: &Geometry) -> Vec<u32> {
 }
 
 /// [`InputBlock`] through [`tile_table`]: per input channel, the 16 inputs of every tile of
-/// the block gathered into `d` (`[16][tiles]`, then 4 rows of scratch), then Bᵀ d B across
-/// all of them at once.
+/// the block gathered into `d` (`[16][tiles]`, then as much again of scratch), then Bᵀ d B
+/// across all of them at once.
 struct InputTable<'a> {
     x: &'a [f32],
     g: &'a Geometry,
@@ -294,47 +294,17 @@ impl Vectorized for InputTable<'_> {
             }
             finite &= d[..16 * tiles].iter().fold(true, |a, v| a & v.is_finite());
             let (d, h) = d.split_at_mut(16 * tiles);
+            // Bᵀ d B as in `transform_input`, over every tile of the block: d·B per row a into
+            // h[a·4 + k], then Bᵀ over the rows per column k into V[ξ = a·4 + k].
             let dr = |a: usize, b: usize| &d[(a * 4 + b) * tiles..][..tiles];
-            // Bᵀ d B as in `transform_input`, over every tile of the block: per column k of
-            // d·B, its 4 rows h_a, then Bᵀ over them into V[ξ = a·4 + k].
+            for a in 0..4 {
+                let at = std::array::from_fn(|k| (a * 4 + k) * tiles);
+                bt_rows([dr(a, 0), dr(a, 1), dr(a, 2), dr(a, 3)], h, at);
+            }
             for k in 0..4 {
-                for a in 0..4 {
-                    let (d0, d1, d2, d3) = (dr(a, 0), dr(a, 1), dr(a, 2), dr(a, 3));
-                    let ha = &mut h[a * tiles..][..tiles];
-                    match k {
-                        0 => ha
-                            .iter_mut()
-                            .zip(d0.iter().zip(d2))
-                            .for_each(|(o, (p, q))| *o = p - q),
-                        1 => ha
-                            .iter_mut()
-                            .zip(d1.iter().zip(d2))
-                            .for_each(|(o, (p, q))| *o = p + q),
-                        2 => ha
-                            .iter_mut()
-                            .zip(d2.iter().zip(d1))
-                            .for_each(|(o, (p, q))| *o = p - q),
-                        _ => ha
-                            .iter_mut()
-                            .zip(d1.iter().zip(d3))
-                            .for_each(|(o, (p, q))| *o = p - q),
-                    }
-                }
-                let hr = |a: usize| &h[a * tiles..][..tiles];
-                let (r0, r1, r2, r3) = (hr(0), hr(1), hr(2), hr(3));
-                let at = |a: usize| ((a * 4 + k) * g.c + ci) * tiles;
-                for (o, (p, q)) in v[at(0)..][..tiles].iter_mut().zip(r0.iter().zip(r2)) {
-                    *o = p - q;
-                }
-                for (o, (p, q)) in v[at(1)..][..tiles].iter_mut().zip(r1.iter().zip(r2)) {
-                    *o = p + q;
-                }
-                for (o, (p, q)) in v[at(2)..][..tiles].iter_mut().zip(r2.iter().zip(r1)) {
-                    *o = p - q;
-                }
-                for (o, (p, q)) in v[at(3)..][..tiles].iter_mut().zip(r1.iter().zip(r3)) {
-                    *o = p - q;
-                }
+                let hr = |a: usize| &h[(a * 4 + k) * tiles..][..tiles];
+                let at = std::array::from_fn(|a| ((a * 4 + k) * g.c + ci) * tiles);
+                bt_rows([hr(0), hr(1), hr(2), hr(3)], v, at);
             }
         }
         finite
@@ -424,39 +394,39 @@ fn transform_input(
     tiles: usize,
     j0: usize,
 ) {
-    // Horizontal: row r of tile j has columns d0..d3 = e[j], o[j], e[j + 1], o[j + 1], and
-    // d·B = [d0 − d2, d1 + d2, d2 − d1, d1 − d3]; hz[(r·4 + k)·tw + j].
+    // Horizontal: row r of tile j has columns d0..d3 = e[j], o[j], e[j + 1], o[j + 1];
+    // d·B into hz[(r·4 + k)·tw + j].
     for r in 0..4 {
         let e = &buf[2 * r * (tw + 1)..][..tw + 1];
         let od = &buf[(2 * r + 1) * (tw + 1)..][..tw + 1];
-        let (h0, rest) = hz[r * 4 * tw..(r + 1) * 4 * tw].split_at_mut(tw);
-        let (h1, rest) = rest.split_at_mut(tw);
-        let (h2, h3) = rest.split_at_mut(tw);
-        let (e0, e1, o0, o1) = (&e[..tw], &e[1..], &od[..tw], &od[1..]);
-        for j in 0..tw {
-            h0[j] = e0[j] - e1[j];
-            h1[j] = o0[j] + e1[j];
-            h2[j] = e1[j] - o0[j];
-            h3[j] = o0[j] - o1[j];
-        }
+        let at = std::array::from_fn(|k| (r * 4 + k) * tw);
+        bt_rows([&e[..tw], &od[..tw], &e[1..], &od[1..]], hz, at);
     }
     // Vertical, per horizontal component k: Bᵀ over the 4 rows, into V[ξ = a·4 + k].
     for k in 0..4 {
         let row = |r: usize| &hz[(r * 4 + k) * tw..][..tw];
-        let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
-        let at = |a: usize| ((a * 4 + k) * c + ci) * tiles + j0;
-        for (d, (p, q)) in v[at(0)..][..tw].iter_mut().zip(r0.iter().zip(r2)) {
-            *d = p - q;
-        }
-        for (d, (p, q)) in v[at(1)..][..tw].iter_mut().zip(r1.iter().zip(r2)) {
-            *d = p + q;
-        }
-        for (d, (p, q)) in v[at(2)..][..tw].iter_mut().zip(r2.iter().zip(r1)) {
-            *d = p - q;
-        }
-        for (d, (p, q)) in v[at(3)..][..tw].iter_mut().zip(r1.iter().zip(r3)) {
-            *d = p - q;
-        }
+        let at = std::array::from_fn(|a| ((a * 4 + k) * c + ci) * tiles + j0);
+        bt_rows([row(0), row(1), row(2), row(3)], v, at);
+    }
+}
+
+/// Bᵀ across four rows d0..d3 of equal length, elementwise: `out` gets d0 − d2, d1 + d2,
+/// d2 − d1 and d1 − d3 at the offsets `at` (the input transform's only arithmetic, applied
+/// along the tile's rows and then along its columns).
+#[inline(always)]
+fn bt_rows([d0, d1, d2, d3]: [&[f32]; 4], out: &mut [f32], at: [usize; 4]) {
+    let len = d0.len();
+    for (o, (p, q)) in out[at[0]..][..len].iter_mut().zip(d0.iter().zip(d2)) {
+        *o = p - q;
+    }
+    for (o, (p, q)) in out[at[1]..][..len].iter_mut().zip(d1.iter().zip(d2)) {
+        *o = p + q;
+    }
+    for (o, (p, q)) in out[at[2]..][..len].iter_mut().zip(d2.iter().zip(d1)) {
+        *o = p - q;
+    }
+    for (o, (p, q)) in out[at[3]..][..len].iter_mut().zip(d1.iter().zip(d3)) {
+        *o = p - q;
     }
 }
 
