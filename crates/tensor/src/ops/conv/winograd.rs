@@ -118,8 +118,9 @@ struct Scratch {
     m: Vec<f32>,
     /// One tile row's input: 4 rows, each as even and odd columns, `[4][2][tw + 1]`.
     rows: Vec<f32>,
-    /// The rows transformed horizontally (input, `[4][4][tw]`), or the 4 outputs of each
-    /// tile (output, `[4][tw]`).
+    /// The rows transformed horizontally (`[4][4][tw]`), or with the tile table the gathered
+    /// inputs and their horizontal transform (`[2][16][tiles]`); then the 4 outputs of each
+    /// tile (`[4][tw]`, or `[4][tiles]` with the table).
     t: Vec<f32>,
 }
 
@@ -165,20 +166,18 @@ pub(super) fn forward(
                 s.v.resize(16 * c * tiles, 0.0);
                 s.m.resize(16 * o * tiles, 0.0);
                 s.rows.resize(8 * (tw + 1), 0.0);
-                s.t.resize(16 * tw, 0.0);
+                // Large enough for either variant's input and output scratch.
+                s.t.resize(if table.is_some() { 32 * tiles } else { 16 * tw }, 0.0);
                 let finite_input = match &table {
-                    Some(tab) => {
-                        s.t.resize(32 * tiles, 0.0);
-                        simd_dispatch(InputTable {
-                            x,
-                            g,
-                            first,
-                            rows: r0..r1,
-                            tab,
-                            v: &mut s.v,
-                            d: &mut s.t,
-                        })
-                    }
+                    Some(tab) => simd_dispatch(InputTable {
+                        x,
+                        g,
+                        first,
+                        rows: r0..r1,
+                        tab,
+                        v: &mut s.v,
+                        d: &mut s.t,
+                    }),
                     None => simd_dispatch(InputBlock {
                         x,
                         g,
@@ -203,9 +202,6 @@ pub(super) fn forward(
                     let b = MatRef::row_major(&s.v[xi * c * tiles..(xi + 1) * c * tiles], tiles);
                     let dst = &mut s.m[xi * o * tiles..(xi + 1) * o * tiles];
                     gemm_into(dst, o, tiles, c, a, b, false, 1);
-                }
-                if table.is_some() {
-                    s.t.resize(4 * tiles, 0.0);
                 }
                 simd_dispatch(OutputBlock {
                     m: &s.m,
@@ -430,6 +426,33 @@ fn bt_rows([d0, d1, d2, d3]: [&[f32]; 4], out: &mut [f32], at: [usize; 4]) {
     }
 }
 
+/// Aᵀ M A + b for a run of tiles of one output channel, `m(ξ)` being M_ξ over the run: over
+/// the rows s0[k] = M0k + M1k + M2k, s1[k] = M1k − M2k − M3k, then over the columns
+/// y_u0 = s_u[0] + s_u[1] + s_u[2], y_u1 = s_u[1] − s_u[2] − s_u[3]. Returns the four
+/// outputs of each tile, [y00, y01, y10, y11], as slices of `buf`.
+#[inline(always)]
+fn transform_output<'b, 'm>(
+    m: impl Fn(usize) -> &'m [f32],
+    b: f32,
+    buf: &'b mut [f32],
+) -> [&'b mut [f32]; 4] {
+    let cols: [[&[f32]; 4]; 4] = std::array::from_fn(|a| std::array::from_fn(|k| m(a * 4 + k)));
+    let len = cols[0][0].len();
+    let (y00, rest) = buf[..4 * len].split_at_mut(len);
+    let (y01, rest) = rest.split_at_mut(len);
+    let (y10, y11) = rest.split_at_mut(len);
+    for j in 0..len {
+        let s = |a: usize, k: usize| cols[a][k][j];
+        let s0 = [0, 1, 2, 3].map(|k| s(0, k) + s(1, k) + s(2, k));
+        let s1 = [0, 1, 2, 3].map(|k| s(1, k) - s(2, k) - s(3, k));
+        y00[j] = s0[0] + s0[1] + s0[2] + b;
+        y01[j] = s0[1] - s0[2] - s0[3] + b;
+        y10[j] = s1[0] + s1[1] + s1[2] + b;
+        y11[j] = s1[1] - s1[2] - s1[3] + b;
+    }
+    [y00, y01, y10, y11]
+}
+
 /// Y = Aᵀ M A for every output channel and tile of the tile rows `rows` (relative to the
 /// task's first sample), plus the bias, into the task's output `y` (`[S, O, OH, OW]`).
 struct OutputBlock<'a> {
@@ -464,21 +487,8 @@ impl Vectorized for OutputBlock<'_> {
         if table {
             for oi in 0..o {
                 let b = bias.map_or(0.0, |b| b[oi]);
-                let mv = |xi: usize| &m[(xi * o + oi) * tiles..][..tiles];
-                let cols: [[&[f32]; 4]; 4] =
-                    std::array::from_fn(|a| std::array::from_fn(|k| mv(a * 4 + k)));
-                let (y00, rest) = buf[..4 * tiles].split_at_mut(tiles);
-                let (y01, rest) = rest.split_at_mut(tiles);
-                let (y10, y11) = rest.split_at_mut(tiles);
-                for t in 0..tiles {
-                    let s = |a: usize, k: usize| cols[a][k][t];
-                    let s0 = [0, 1, 2, 3].map(|k| s(0, k) + s(1, k) + s(2, k));
-                    let s1 = [0, 1, 2, 3].map(|k| s(1, k) - s(2, k) - s(3, k));
-                    y00[t] = s0[0] + s0[1] + s0[2] + b;
-                    y01[t] = s0[1] - s0[2] - s0[3] + b;
-                    y10[t] = s1[0] + s1[1] + s1[2] + b;
-                    y11[t] = s1[1] - s1[2] - s1[3] + b;
-                }
+                let [y00, y01, y10, y11] =
+                    transform_output(|xi| &m[(xi * o + oi) * tiles..][..tiles], b, buf);
                 for r in rows.clone() {
                     let (n, ti) = (r / th, r % th);
                     let plane = &mut y[(n * o + oi) * oh * ow..][..oh * ow];
@@ -507,24 +517,8 @@ impl Vectorized for OutputBlock<'_> {
             let j0 = (r - rows.start) * tw;
             for oi in 0..o {
                 let b = bias.map_or(0.0, |b| b[oi]);
-                let mv = |xi: usize| &m[(xi * o + oi) * tiles + j0..][..tw];
-                // Aᵀ over the rows, then over the columns: s0[k] = M0k + M1k + M2k,
-                // s1[k] = M1k − M2k − M3k; y_u0 = s_u[0] + s_u[1] + s_u[2],
-                // y_u1 = s_u[1] − s_u[2] − s_u[3].
-                let (y00, rest) = buf[..4 * tw].split_at_mut(tw);
-                let (y01, rest) = rest.split_at_mut(tw);
-                let (y10, y11) = rest.split_at_mut(tw);
-                let cols: [[&[f32]; 4]; 4] =
-                    std::array::from_fn(|a| std::array::from_fn(|k| mv(a * 4 + k)));
-                for j in 0..tw {
-                    let s = |a: usize, k: usize| cols[a][k][j];
-                    let s0 = [0, 1, 2, 3].map(|k| s(0, k) + s(1, k) + s(2, k));
-                    let s1 = [0, 1, 2, 3].map(|k| s(1, k) - s(2, k) - s(3, k));
-                    y00[j] = s0[0] + s0[1] + s0[2] + b;
-                    y01[j] = s0[1] - s0[2] - s0[3] + b;
-                    y10[j] = s1[0] + s1[1] + s1[2] + b;
-                    y11[j] = s1[1] - s1[2] - s1[3] + b;
-                }
+                let [y00, y01, y10, y11] =
+                    transform_output(|xi| &m[(xi * o + oi) * tiles + j0..][..tw], b, buf);
                 let plane = &mut y[(n * o + oi) * oh * ow..][..oh * ow];
                 let mut put = |row: usize, left: &[f32], right: &[f32]| {
                     let dst = &mut plane[row * ow..][..ow];
