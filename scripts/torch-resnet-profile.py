@@ -18,16 +18,32 @@ import torchvision
 from torch.profiler import ProfilerActivity, profile
 
 
+def positive(text):
+    """argparse type: an integer ≥ 1 (a batch, size, thread or step count of 0 is an error
+    here, not a division by zero or an empty tensor later)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{v} is not ≥ 1")
+    return v
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--arch", default="resnet18")
+    ap.add_argument("--arch", default="resnet18",
+                    choices=["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"])
     ap.add_argument("--mode", choices=["train", "eval"], default="train")
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--size", type=int, default=224)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=3, help="profiled steps")
-    ap.add_argument("--rows", type=int, default=25, help="ops listed by shape")
+    ap.add_argument("--batch", type=positive, default=16)
+    ap.add_argument("--size", type=positive, default=224,
+                    help="image side; ResNets need at least 32")
+    ap.add_argument("--threads", type=positive, default=2)
+    ap.add_argument("--steps", type=positive, default=3, help="profiled steps")
+    ap.add_argument("--rows", type=positive, default=25, help="ops listed by shape")
     a = ap.parse_args()
+    if a.size < 32:
+        ap.error(f"--size {a.size}: a ResNet needs images of at least 32×32")
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
