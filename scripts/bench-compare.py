@@ -17,6 +17,12 @@ What is measured:
   (`ru_maxrss` from `wait4`) is the workload's own, plus criterion's small overhead.
 - PyTorch: `../shared/bench/pytorch_baseline.py <section> --threads 2`, one process per
   section; its peak RSS covers the whole section and includes importing torch (≈ 0.7 GiB).
+- The two pipelines end to end (section `pipeline`): the `gradflow` binary's `train-image`
+  (resnet18 from a folder of JPEGs that `scripts/make-jpeg-folder.py` writes once, one epoch
+  of 30 steps) and `train-lm` (the embedded text, 4 epochs), each against its PyTorch twin
+  (`scripts/torch-image-pipeline.py`, `scripts/lm_reference.py`) with the same data,
+  transforms, model and optimizer; the rates are the ones each run reports (images/s
+  delivered to training, chars/s trained), so "time" there is seconds per image or char.
 - FMA probe (last column): GFLOP/s that the same loop got for 0.5 s on both cores just before
   each section, median over rounds; the peak when the machine is idle, half of it or less
   when other processes hold the cores (then every ratio is less certain).
@@ -25,6 +31,7 @@ What is measured:
   (chunks that ran while another engineer's process held the core read about half).
 """
 import argparse
+import csv
 import json
 import os
 import re
@@ -59,11 +66,28 @@ FMA_SRC = os.path.join(SHARED, "fma_log.c")
 CONV_FWD = 2.0 * 16 * 64 * 64 * 9 * 56 * 56
 CHARLM = 3 * 3200 * 2 * 4 * 256 * ((128 + 256) + (256 + 256)) + 0.492e9
 ADDING = 12800 * 2 * 4 * 128 * (2 * (2 + 128) + 128)
+# The pipelines per unit: resnet18's training step at 224² per image (the b16 step / 16);
+# `train-lm`'s default model per character trained, 3× its forward: LSTM 64→128 and
+# 128→128, decoder 128→76 (the embedded text's vocabulary). The rates include the loader
+# (images) and the evaluation passes (chars), which these counts leave out.
+IMAGE = 170.375e9 / 16
+LM_CHAR = 3 * 2 * (4 * 128 * (64 + 128) + 4 * 128 * (128 + 128) + 128 * 76)
+JPEG_TRAIN, JPEG_VAL = 48, 4  # per class, 10 classes: 30 steps of 16
+# Both engines report images delivered / (epoch start → last batch received): all 30 batches
+# over the time of 29 steps and the waits. The images trained in that time are 29 of 30.
+TRAINED_SHARE = 1 - 16 / (10 * JPEG_TRAIN)
 
 
 def w(label, pkg, bench, flt, section, key, flops, target):
     return dict(label=label, pkg=pkg, bench=bench, flt=flt, section=section, key=key,
                 flops=flops, target=target)
+
+
+def pipeline(label, ours_args, theirs_args, rate, flops, target):
+    """An end-to-end row: `gradflow OURS_ARGS --out RUN` and `PYTHON THEIRS_ARGS`, compared by
+    the rate `rate` ('images' or 'chars') each reports. `{data}` and `{out}` are filled in."""
+    return dict(label=label, pkg=None, bench=None, section="pipeline", key=None, flops=flops,
+                target=target, ours_args=ours_args, theirs_args=theirs_args, rate=rate)
 
 
 # Every row of docs/benchmarks.md: (label, crate, bench, criterion filter, PyTorch section,
@@ -98,6 +122,14 @@ WORKLOADS = [
       "charlm_2x256_b32_t100", CHARLM, 1.5),
     w("adding-problem LSTM step", "gradflow-recurrent", "lstm", "adding_1x128_b64_t200$", "lstm",
       "adding_1x128_b64_t200", ADDING, 1.5),
+    pipeline("image pipeline resnet18 b16 224², JPEG → step",
+             ["train-image", "--data", "{data}", "--arch", "resnet18", "--batch", "16",
+              "--epochs", "1", "--workers", "2", "--optimizer", "sgd", "--lr", "0.01"],
+             ["scripts/torch-image-pipeline.py", "--data", "{data}", "--arch", "resnet18",
+              "--batch", "16", "--workers", "2", "--lr", "0.01"], "images", IMAGE, 1.0),
+    pipeline("LM pipeline (train-lm), chars/s",
+             ["train-lm", "--embedded", "--epochs", "4"],
+             ["scripts/lm_reference.py", "--embedded", "--epochs", "4"], "chars", LM_CHAR, 1.5),
 ]
 
 
@@ -138,6 +170,70 @@ def bench_executables(pkgs_benches):
     if missing:
         sys.exit(f"no executable found for {missing}")
     return exes
+
+
+def gradflow_binary():
+    """Build the `gradflow` binary (release) and return its path."""
+    res = subprocess.run(["cargo", "build", "--release", "-p", "gradflow", "--bin", "gradflow",
+                          "--message-format=json"], cwd=ROOT, capture_output=True, text=True)
+    if res.returncode != 0:
+        sys.exit(f"cargo build --release --bin gradflow failed:\n{res.stderr[-4000:]}")
+    for line in res.stdout.splitlines():
+        try:
+            msg = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if msg.get("reason") == "compiler-artifact" and msg.get("executable") \
+                and msg["target"]["name"] == "gradflow" and "bin" in msg["target"]["kind"]:
+            return msg["executable"]
+    sys.exit("cargo built no `gradflow` executable")
+
+
+def last_metric(run_dir, column):
+    """`column` of the last row of RUN_DIR/metrics.csv (both engines' runs write one)."""
+    path = os.path.join(run_dir, "metrics.csv")
+    try:
+        with open(path) as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        sys.exit(f"{path}: {e.strerror}")
+    if not rows or column not in rows[-1]:
+        sys.exit(f"{path}: no row with a {column} column")
+    return float(rows[-1][column])
+
+
+def fill(args, **kw):
+    return [a.format(**kw) for a in args]
+
+
+def ours_pipeline(exe, row, data, tmp):
+    """Seconds per image (per char) of one `gradflow` pipeline run, and its peak RSS."""
+    out_dir = tempfile.mkdtemp(dir=tmp)
+    cmd = [exe] + fill(row["ours_args"], data=data) + ["--out", out_dir]
+    out, err, rc, rss = run_measured(cmd, cwd=ROOT)
+    if rc != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{err[-2000:]}")
+    if row["rate"] == "chars":
+        return 1.0 / last_metric(out_dir, "chars_per_s"), rss
+    return 1.0 / (last_metric(out_dir, "epoch_images_per_s") * TRAINED_SHARE), rss
+
+
+def theirs_pipeline(python, row, data, tmp, omp_wait_policy):
+    """Seconds per image (per char) of the PyTorch twin, and its peak RSS."""
+    env = dict(os.environ)
+    if omp_wait_policy != "default":
+        env["OMP_WAIT_POLICY"] = omp_wait_policy.upper()
+    out_dir = tempfile.mkdtemp(dir=tmp)
+    cmd = [python] + fill(row["theirs_args"], data=data)
+    if row["rate"] == "chars":
+        cmd += ["--out", out_dir]
+    out, err, rc, rss = run_measured(cmd, cwd=ROOT, env=env)
+    if rc != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{err[-2000:]}")
+    if row["rate"] == "chars":
+        return 1.0 / last_metric(out_dir, "chars_per_s"), rss
+    rate = json.loads(out.strip().splitlines()[-1])["delivered_images_per_s"]
+    return 1.0 / (rate * TRAINED_SHARE), rss
 
 
 def ours(exe, flt, warm_up, measure):
@@ -214,8 +310,15 @@ def main():
         sys.exit("no workload matches --only")
     # Build every bench of the table, whatever --only keeps: cargo unifies features over the
     # packages named, so another set would build (and time) differently hashed binaries.
-    exes = bench_executables(sorted({(x["pkg"], x["bench"]) for x in WORKLOADS}))
+    exes = bench_executables(sorted({(x["pkg"], x["bench"]) for x in WORKLOADS if x["pkg"]}))
     tmp = tempfile.TemporaryDirectory()
+    data = os.path.join(tmp.name, "jpeg-folder")
+    if any(x["section"] == "pipeline" for x in work):
+        exes["gradflow"] = gradflow_binary()
+        res = subprocess.run([args.python, os.path.join(ROOT, "scripts", "make-jpeg-folder.py"),
+                              data, str(JPEG_TRAIN), str(JPEG_VAL)], capture_output=True, text=True)
+        if res.returncode != 0:
+            sys.exit(f"scripts/make-jpeg-folder.py (Pillow) failed:\n{res.stderr[-2000:]}")
     fma = build_fma(tmp.name)
     peak, now = fma_peak(fma)
     print(f"FMA probe: peak {peak:.0f} GFLOP/s on 2 cores (90th percentile per core), "
@@ -237,22 +340,34 @@ def main():
         # Interleave per section: gradflow's workloads of a section, then PyTorch's.
         for s in sections:
             probe = fma_peak(fma, 0.5)[1]
-            mine = {}
-            for x in (x for x in work if x["section"] == s):
-                mine[x["label"]] = ours(exes[(x["pkg"], x["bench"])], x["flt"], args.warm_up,
-                                        args.measure)
-            pt, pt_rss = pytorch(args.python, s, policy)
+            mine, theirs = {}, {}
+            in_s = [x for x in work if x["section"] == s]
+            if s == "pipeline":
+                # One process per workload on each side, gradflow's run right before its twin.
+                for x in in_s:
+                    mine[x["label"]] = ours_pipeline(exes["gradflow"], x, data, tmp.name)
+                    theirs[x["label"]] = theirs_pipeline(args.python, x, data, tmp.name, policy)
+            else:
+                for x in in_s:
+                    mine[x["label"]] = ours(exes[(x["pkg"], x["bench"])], x["flt"], args.warm_up,
+                                            args.measure)
+                pt, pt_rss = pytorch(args.python, s, policy)
+                theirs = {x["label"]: (pt[x["key"]]["median_s"], pt_rss) for x in in_s}
             for label, (t, rss) in mine.items():
                 row = rows[label]
-                v = pt[row["key"]]["median_s"]
+                v, pt_rss = theirs[label]
                 row["ratio"].append(v / t)
                 row["ours"].append(t)
                 row["theirs"].append(v)
                 row["rss"].append(rss)
                 row["pt_rss"].append(pt_rss)
                 row["probe"].append(probe)
-                print(f"round {r + 1}: {label:<28} gradflow {t * 1e3:10.3f} ms  "
-                      f"PyTorch {v * 1e3:10.3f} ms  ratio {v / t:5.2f}  "
+                if row.get("rate"):  # a pipeline: its rate reads better than its ms per unit
+                    u = f"{row['rate']}/s"
+                    times = f"gradflow {1 / t:10.1f} {u}  PyTorch {1 / v:10.1f} {u}"
+                else:
+                    times = f"gradflow {t * 1e3:10.3f} ms  PyTorch {v * 1e3:10.3f} ms"
+                print(f"round {r + 1}: {label:<28} {times}  ratio {v / t:5.2f}  "
                       f"RSS {rss:6.0f} / {pt_rss:6.0f} MiB  (FMA probe {probe:.0f} GFLOP/s)", flush=True)
 
     print(f"\nFMA peak of the 2 cores: {peak:.0f} GFLOP/s (fma_log.c); every figure at 2 threads; "

@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
-# A small ImageNet-layout JPEG folder for the loader-overhead check: 10 classes, 24 train and
-# 4 val images each, 375×500 (ImageNet's typical size), quality 90, textured content.
+# A small ImageNet-layout JPEG folder for the loader-overhead check and the end-to-end row of
+# docs/benchmarks.md: 10 classes, 24 train and 4 val images each unless told otherwise,
+# 375×500 (ImageNet's typical size), quality 90, textured content.
+#
+#     python3 scripts/make-jpeg-folder.py DIR [TRAIN_PER_CLASS VAL_PER_CLASS]
 import os, random
 from PIL import Image, ImageDraw, ImageFilter
 random.seed(0)
 import sys
 root = sys.argv[1] if len(sys.argv) > 1 else "jpeg-folder"
-for split, n in (("train", 24), ("val", 4)):
+counts = [int(a) for a in sys.argv[2:4]] if len(sys.argv) > 3 else [24, 4]
+if min(counts) < 1:
+    sys.exit(f"images per class must be at least 1, got {counts}")
+for split, n in zip(("train", "val"), counts):
     for c in range(10):
         d = os.path.join(root, split, f"class{c:02d}")
         os.makedirs(d, exist_ok=True)
