@@ -225,6 +225,17 @@ impl Writer<'_> {
         self.next = end;
     }
 
+    /// The next `len` elements, for a kernel of this crate that writes them itself (each
+    /// one, before the buffer is read).
+    ///
+    /// # Panics
+    /// If fewer than `len` elements remain.
+    pub(crate) fn next_part(&mut self, len: usize) -> &mut [MaybeUninit<f32>] {
+        let start = self.next;
+        self.next += len;
+        &mut self.out[start..self.next]
+    }
+
     /// Writes one element.
     ///
     /// # Panics

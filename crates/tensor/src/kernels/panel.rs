@@ -133,7 +133,7 @@ impl PackedWeights {
     /// Packs W `[m, k]` whose row r `row(r, buf)` writes into `buf` (k floats): for weights
     /// that are not stored row by row (the flipped kernel of a transposed convolution),
     /// without building them whole first.
-    pub(crate) fn from_rows(m: usize, k: usize, row: impl Fn(usize, &mut [f32])) -> Self {
+    pub(crate) fn from_rows(m: usize, k: usize, mut row: impl FnMut(usize, &mut [f32])) -> Self {
         let strips = m.div_ceil(NR);
         let mut data = vec![0.0f32; strips * k * NR];
         let mut buf = vec![0.0f32; k];
@@ -194,6 +194,115 @@ impl PackedWeights {
     ) {
         let kernels = Kernels::get().expect("PackedWeights::product: no micro-kernel");
         self.product_on(kernels, dst, n, bias, panel, fill);
+    }
+
+    /// Y `[m, n]` (row-major, row stride n, overwritten) = Σ_t W_t · X_t with nothing
+    /// filled: X_t `[c, n]` is read in place, X_t\[ci\]\[q\] = `x[ci·cs + offsets[t] + q]`,
+    /// and W was packed with k = t·c + ci (tap-major, c = k / taps). The micro-kernel
+    /// reads each X_t straight from `x` with a stride of `cs` between its rows, so a
+    /// convolution over zero-padded planes needs no panels at all (`conv`'s
+    /// `PaddedPlanes`); the products of the taps are summed in Y's tile, tap after tap.
+    ///
+    /// # Panics
+    /// If [`panel_rows`] is `None`, `dst` is not m·n long, k is not a multiple of the taps,
+    /// or `x` is shorter than the last tile reads: (c − 1)·cs + max(offsets) + n rounded up
+    /// to the micro-kernel's vector width.
+    pub(crate) fn product_shifted(
+        &self,
+        dst: &mut [f32],
+        n: usize,
+        x: &[f32],
+        cs: usize,
+        offsets: &[usize],
+    ) {
+        let kernels = Kernels::get().expect("PackedWeights::product_shifted: no micro-kernel");
+        self.product_shifted_on(kernels, dst, n, x, cs, offsets);
+    }
+
+    /// [`PackedWeights::product_shifted`] on the given micro-kernels.
+    fn product_shifted_on(
+        &self,
+        kernels: Kernels,
+        dst: &mut [f32],
+        n: usize,
+        x: &[f32],
+        cs: usize,
+        offsets: &[usize],
+    ) {
+        let (m, k, taps) = (self.m, self.k, offsets.len());
+        assert_eq!(
+            dst.len(),
+            m * n,
+            "PackedWeights::product_shifted: destination"
+        );
+        assert!(
+            taps > 0 && k.is_multiple_of(taps),
+            "PackedWeights::product_shifted: {k} rows of k for {taps} taps"
+        );
+        let c = k / taps;
+        if m == 0 || n == 0 {
+            return;
+        }
+        if c == 0 {
+            dst.fill(0.0);
+            return;
+        }
+        let mr = kernels.rows(n);
+        let reach = (c - 1) * cs + offsets.iter().max().copied().unwrap_or(0);
+        assert!(
+            x.len() >= reach + n.next_multiple_of(kernels.lanes),
+            "PackedWeights::product_shifted: the planes end before the last tile's reads"
+        );
+        let dp = dst.as_mut_ptr();
+        for p0 in (0..n).step_by(mr) {
+            let rows = mr.min(n - p0);
+            let table = &kernels.table[rows.div_ceil(kernels.lanes) - 1];
+            for s in 0..m.div_ceil(NR) {
+                let cols = NR.min(m - s * NR);
+                let ukr = table[cols - 1];
+                // The first product overwrites the tile, the others add to it.
+                let mut status = 0u8;
+                for (t, &off) in offsets.iter().enumerate() {
+                    for c0 in (0..c).step_by(KC) {
+                        let kc = KC.min(c - c0);
+                        let rhs = &self.data[(s * k + t * c + c0) * NR..][..kc * NR];
+                        let lhs = &x[c0 * cs + off + p0..];
+                        // SAFETY: the kernel was detected on this CPU (`Kernels::all`). It
+                        // reads kc steps of `lhs`, `cs` apart, each rows.div_ceil(lanes)·lanes
+                        // floats: the last read ends at (c − 1)·cs + off + p0 + that, inside
+                        // `x` by the assertion above; and kc steps of `rhs` (`cols` floats
+                        // each, NR apart: inside the strip). It reads/writes exactly the
+                        // rows × cols block of Yᵀ at (p0, s·NR): Y's elements
+                        // (s·NR + j)·n + p0 + r for j < cols ≤ m − s·NR, r < rows ≤ n − p0,
+                        // all inside `dst` (m·n floats, exclusively borrowed); with status 1
+                        // it reads those the previous tap wrote.
+                        unsafe {
+                            ukr(
+                                rows,
+                                cols,
+                                kc,
+                                dp.add(s * NR * n + p0),
+                                lhs.as_ptr(),
+                                rhs.as_ptr(),
+                                n as isize,
+                                1,
+                                cs as isize,
+                                NR as isize,
+                                1,
+                                1.0,
+                                1.0,
+                                status,
+                                false,
+                                false,
+                                false,
+                                lhs.as_ptr(),
+                            );
+                        }
+                        status = 1;
+                    }
+                }
+            }
+        }
     }
 
     /// [`PackedWeights::product`] on the given micro-kernels (one of [`Kernels::all`]).
@@ -334,6 +443,51 @@ mod tests {
                                 kernels.lanes
                             );
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`PackedWeights::product_shifted`] against a plain sum, on every micro-kernel set this
+    /// CPU runs: 3 taps at offsets 0, 1 and 9 of rows `cs` apart, c across two blocks of
+    /// k (KC + 5 channels), n across a partial tile, m across a partial strip of 6. The
+    /// reference sums in f64; tolerance as above, for 3·(KC + 5) = 1551 products of values
+    /// in [−1, 1]: 1551² · 2⁻²⁴ ≈ 0.14.
+    #[test]
+    fn shifted_product_matches_a_plain_sum() {
+        let (m, c, offsets) = (13, KC + 5, [0usize, 1, 9]);
+        let taps = offsets.len();
+        for kernels in Kernels::all() {
+            let full = kernels.rows(1 << 20);
+            for n in [1, 13, full + 3] {
+                let cs = n + 10;
+                let len = (c - 1) * cs + 9 + n.next_multiple_of(kernels.lanes);
+                let x: Vec<f32> = (0..len)
+                    .map(|i| ((i * 53 % 97) as f32 / 48.0) - 1.0)
+                    .collect();
+                // W [m, taps·c], k = t·c + ci.
+                let w: Vec<f32> = (0..m * taps * c)
+                    .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+                    .collect();
+                let packed = PackedWeights::new(&w, m, taps * c);
+                let mut y = vec![f32::NAN; m * n];
+                packed.product_shifted_on(kernels, &mut y, n, &x, cs, &offsets);
+                for i in 0..m {
+                    for j in 0..n {
+                        let want: f64 = (0..taps)
+                            .flat_map(|t| (0..c).map(move |ci| (t, ci)))
+                            .map(|(t, ci)| {
+                                f64::from(w[i * taps * c + t * c + ci])
+                                    * f64::from(x[ci * cs + offsets[t] + j])
+                            })
+                            .sum();
+                        let got = f64::from(y[i * n + j]);
+                        assert!(
+                            (got - want).abs() < 0.14,
+                            "{} lanes, n {n}, ({i}, {j}): {got} vs {want}",
+                            kernels.lanes
+                        );
                     }
                 }
             }
