@@ -8,7 +8,10 @@
 //! `W_g · col`. Backward reuses the same pieces: ∂L/∂W_g = Σₙ ∂L/∂Y · colᵀ and
 //! ∂L/∂x = col2im(W_gᵀ · ∂L/∂Y).
 //!
-//! Three paths (docs/benchmarks.md):
+//! Four paths (docs/benchmarks.md):
+//! - planes with fewer pixels than the kernel has taps ([`dense`]; ResNet-18/34's 2×2 stage
+//!   at 64² images): one GEMM per tap over the whole batch, only the pixel pairs that the
+//!   tap links (no padding products), forward and both gradients.
 //! - Winograd F(2×2, 3×3) ([`winograd`]) for 3×3 convolutions at stride 1 with 64 or more
 //!   input and output channels (every 3×3 stage of ResNet-18/34): 2.25× fewer multiplications,
 //!   forward and ∂L/∂x (the transposed convolution is again a 3×3 at stride 1); ∂L/∂W and
@@ -35,6 +38,7 @@
 //!   of where each tap reads ([`TapTable`]), and ∂L/∂W is one sum over the batch, in its own
 //!   layout, where the per-task path would keep a partial sum of all of ∂L/∂W per task.
 
+mod dense;
 mod winograd;
 
 use rayon::prelude::*;
@@ -874,8 +878,15 @@ fn conv_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec
         // No output channels: nothing to compute (and no chunk of 0 floats to split).
         return Vec::new();
     }
-    // 3×3 at stride 1 by Winograd where it pays ([`winograd::applies`]); an input or weight
-    // that is not finite falls through to the direct paths.
+    // Planes with fewer pixels than the kernel has taps as one dense product
+    // ([`dense::applies`]); 3×3 at stride 1 by Winograd where it pays
+    // ([`winograd::applies`]). An input or weight that is not finite falls through to the
+    // direct paths.
+    if dense::applies(g)
+        && let Some(y) = dense::forward(x, w, bias, g)
+    {
+        return y;
+    }
     if winograd::applies(g)
         && let Some(y) = winograd::forward(x, w, bias, g)
     {
@@ -1072,6 +1083,11 @@ fn conv_backward(
             want_dx.then(|| vec![0.0; g.n * g.c * g.h * g.w]),
             want_dw.then(|| vec![0.0; g.o * g.ckk()]),
         );
+    }
+    if dense::applies(g)
+        && let Some(grads) = dense::backward(x, w, dy, g, want_dx, want_dw)
+    {
+        return grads;
     }
     // ∂L/∂x by Winograd where the transposed convolution (3×3, stride 1) allows it; ∂L/∂W
     // then as below.
@@ -2126,6 +2142,60 @@ mod tests {
         }
     }
 
+    /// Planes with fewer pixels than taps, tap by tap over the batch ([`dense`]), against
+    /// the definition: 2×2 and 1×1 planes under a 3×3 kernel, stride 2, dilation 2, a 5×5
+    /// kernel on 3×3, with and without bias; forward, ∂L/∂x and ∂L/∂W. With an ∞ in the
+    /// input the forward falls back to the direct path (the ∞ reaches exactly the outputs
+    /// that read it). Tolerance: 1e-3 relative, as for the other paths (sums of at most
+    /// 25·6 products of N(0, 1) values).
+    #[test]
+    fn small_planes_match_definition() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(37);
+        let cases = [
+            ([3, 5, 2, 2], [7, 5, 3, 3], Conv2dParams::new(1, 1, 1), true),
+            (
+                [2, 4, 1, 1],
+                [6, 4, 3, 3],
+                Conv2dParams::new(1, 1, 1),
+                false,
+            ),
+            ([2, 3, 2, 3], [5, 3, 3, 3], Conv2dParams::new(2, 1, 1), true),
+            (
+                [2, 3, 2, 2],
+                [4, 3, 3, 3],
+                Conv2dParams::new(1, 2, 2),
+                false,
+            ),
+            ([2, 6, 3, 3], [5, 6, 5, 5], Conv2dParams::new(1, 2, 1), true),
+        ];
+        for (xs, ws, p, with_bias) in cases {
+            let g = geometry(xs, ws, p);
+            assert!(dense::applies(&g), "{xs:?} {p:?}");
+            let infinite = check_forward(xs, ws, p, with_bias, xs[3] + 1, &mut rng);
+            assert!(infinite > 0, "{xs:?}: the ∞ reached no output");
+            check_forward(xs, ws, p, with_bias, usize::MAX, &mut rng);
+            let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng).requires_grad_();
+            let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng).requires_grad_();
+            let y = x.conv2d(&w, None, p);
+            let dy = Tensor::randn(y.shape(), 0.0, 1.0, &mut rng);
+            y.mul(&dy).sum_all().backward();
+            let (dx, dw) = gradients_by_definition(&x, &w, &dy, p);
+            for (what, got, want) in [
+                ("dx", x.grad().expect("dx").to_vec(), dx),
+                ("dw", w.grad().expect("dw").to_vec(), dw),
+            ] {
+                for (i, (a, e)) in got.iter().zip(&want).enumerate() {
+                    let a = f64::from(*a);
+                    assert!(
+                        (a - e).abs() < 1e-3 * (1.0 + e.abs()),
+                        "{xs:?} {p:?} {what}[{i}]: {a} vs {e}"
+                    );
+                }
+            }
+        }
+    }
+
     /// `conv2d` of random N(0, 1) input and weights (and bias) against [`naive`], within
     /// 1e-3 relative (each test states why that bounds its path's rounding); an ∞ at input
     /// index `inf_at` (none when out of range) must reach exactly the outputs whose
@@ -2196,8 +2266,10 @@ mod tests {
                         for c in 0..cg {
                             for a in 0..ws[2] {
                                 for b in 0..ws[3] {
-                                    let ih = (i + a * p.dilation.0).checked_sub(p.padding.0);
-                                    let iw = (j + b * p.dilation.1).checked_sub(p.padding.1);
+                                    let ih = (i * p.stride.0 + a * p.dilation.0)
+                                        .checked_sub(p.padding.0);
+                                    let iw = (j * p.stride.1 + b * p.dilation.1)
+                                        .checked_sub(p.padding.1);
                                     let (Some(ih), Some(iw)) = (ih, iw) else {
                                         continue;
                                     };
