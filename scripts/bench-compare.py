@@ -380,7 +380,8 @@ def main():
         med = statistics.median(row["ratio"])
         t, v = statistics.median(row["ours"]), statistics.median(row["theirs"])
         g, gp = row["flops"] / t / 1e9, row["flops"] / v / 1e9
-        met = "yes" if med >= row["target"] else f"no, by {100 * (1 - med / row['target']):.0f} %"
+        miss = 100 * (1 - med / row["target"])
+        met = "yes" if med >= row["target"] else f"no, by {miss:.0f} %" if miss >= 0.5 else "no, by < 1 %"
         print(f"| {row['label']} | ≥ {row['target']:.1f} | **{med:.2f}** | "
               f"{', '.join(f'{x:.2f}' for x in row['ratio'])} | {met} | {g:.0f} | "
               f"{100 * g / peak:.0f} % | {gp:.0f} | {statistics.median(row['rss']):.0f} MiB | "
