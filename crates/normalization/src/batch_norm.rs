@@ -394,6 +394,48 @@ impl<const D: usize> BatchNorm<D> {
         self.training
     }
 
+    /// The layer in evaluation mode as the per-channel affine map it is there, y = a·x + b
+    /// with a = γ / √(running_var + ε) and b = β − running_mean · a (γ = 1, β = 0 without
+    /// affine), both `[C]`, computed with tensor ops so that γ and β keep their gradients.
+    /// `None` in training mode or without running statistics. A linear layer before it can
+    /// absorb it, as PyTorch's `torch.nn.utils.fusion.fuse_conv_bn_eval` does: W·a and
+    /// a·bias + b, one pass over the activations fewer; the result agrees with normalizing
+    /// to rounding.
+    ///
+    /// ```
+    /// use gradflow_normalization::BatchNorm1d;
+    /// use gradflow_tensor::{Module, Tensor};
+    /// let mut bn = BatchNorm1d::new(2);
+    /// bn.forward(&Tensor::from_vec(vec![1.0, 2.0, 3.0, 6.0], &[2, 2])); // running stats move
+    /// assert!(bn.eval_affine().is_none()); // training mode
+    /// bn.set_training(false);
+    /// let (a, b) = bn.eval_affine().unwrap();
+    /// let x = Tensor::from_vec(vec![0.5, -1.0], &[1, 2]);
+    /// let y = bn.forward(&x).to_vec();
+    /// let (a, b) = (a.to_vec(), b.to_vec());
+    /// for c in 0..2 {
+    ///     assert!((y[c] - (a[c] * x.to_vec()[c] + b[c])).abs() < 1e-6);
+    /// }
+    /// ```
+    pub fn eval_affine(&self) -> Option<(Tensor, Tensor)> {
+        if self.training {
+            return None;
+        }
+        let (mean, var) = (self.running_mean.as_ref()?, self.running_var.as_ref()?);
+        let std = var.add_scalar(self.config.eps as f32).sqrt();
+        let inv_std = Tensor::ones(std.shape()).div(&std);
+        let a = match &self.weight {
+            Some(g) => g.mul(&inv_std),
+            None => inv_std,
+        };
+        let shift = mean.mul(&a).neg();
+        let b = match &self.bias {
+            Some(beta) => beta.add(&shift),
+            None => shift,
+        };
+        Some((a, b))
+    }
+
     /// Reset the running statistics to mean 0, variance 1 and the batch count to 0.
     pub fn reset_running_stats(&self) {
         no_grad(|| {

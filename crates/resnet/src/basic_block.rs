@@ -102,8 +102,8 @@ impl BasicBlock {
 
     /// The residual branch F(x) alone (no shortcut, no final ReLU).
     pub fn branch(&self, x: &Tensor) -> Tensor {
-        let h = relu(&self.bn1.forward(&self.conv1.forward(x)));
-        self.bn2.forward(&self.conv2.forward(&h))
+        let h = relu(&self.bn1.after_conv(&self.conv1, x));
+        self.bn2.after_conv(&self.conv2, &h)
     }
 
     /// Make F(x) = 0 at initialization (Goyal et al. 2017; torchvision's

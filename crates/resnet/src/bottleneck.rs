@@ -122,9 +122,9 @@ impl Bottleneck {
 
     /// The residual branch F(x) alone (no shortcut, no final ReLU).
     pub fn branch(&self, x: &Tensor) -> Tensor {
-        let h = relu(&self.bn1.forward(&self.conv1.forward(x)));
-        let h = relu(&self.bn2.forward(&self.conv2.forward(&h)));
-        self.bn3.forward(&self.conv3.forward(&h))
+        let h = relu(&self.bn1.after_conv(&self.conv1, x));
+        let h = relu(&self.bn2.after_conv(&self.conv2, &h));
+        self.bn3.after_conv(&self.conv3, &h)
     }
 
     /// Make F(x) = 0 at initialization: γ of `bn3` is set to 0, or without normalization the

@@ -1,6 +1,7 @@
 //! The normalization a ResNet puts after each convolution: BatchNorm (torchvision's), GroupNorm
 //! (batch-independent), or none (the seed's bare block).
 
+use gradflow_layers::Conv2d;
 use gradflow_normalization::{BatchNorm2d, GroupNorm};
 use gradflow_tensor::{Module, Scope, Tensor, no_grad};
 
@@ -105,6 +106,33 @@ impl NormLayer {
         }
     }
 
+    /// `self.forward(&conv.forward(x))`: the convolution, then this layer. A BatchNorm in
+    /// evaluation mode is a per-channel affine map y = a·z + b
+    /// ([`BatchNorm::eval_affine`](gradflow_normalization::BatchNorm::eval_affine)), which
+    /// the convolution absorbs: weights W·a per output channel and bias a·bias + b, one
+    /// pass over the output fewer (PyTorch's `fuse_conv_bn_eval`). The result agrees with
+    /// normalizing the convolution's output to rounding, and gradients reach W, γ and β
+    /// through the same products. Measured alternated per step (median of 16): CIFAR
+    /// resnet20's evaluation at batch 256 145.7 → 138.9 ms; ResNet-18's at b16 224² within
+    /// noise (252.7 vs 254.9 ms: scaling its 11 M weights costs what the pass saved).
+    pub fn after_conv(&self, conv: &Conv2d, x: &Tensor) -> Tensor {
+        if let NormLayer::Batch(bn) = self
+            && let Some((a, b)) = bn.eval_affine()
+            && conv.weight().shape().first() == a.shape().first()
+        {
+            let w = conv.weight();
+            let mut scale = vec![1usize; w.shape().len()];
+            scale[0] = a.shape()[0];
+            let folded = w.mul(&a.reshape(&scale));
+            let bias = match conv.bias() {
+                Some(cb) => cb.mul(&a).add(&b),
+                None => b,
+            };
+            return x.conv2d(&folded, Some(&bias), conv.params());
+        }
+        self.forward(&conv.forward(x))
+    }
+
     /// The training mode of a BatchNorm (`None` for the mode-free GroupNorm and identity).
     pub fn is_training(&self) -> Option<bool> {
         match self {
@@ -149,6 +177,69 @@ mod tests {
             assert!((1..=32).contains(&g) && c % g == 0, "C = {c}, G = {g}");
             // No larger divisor ≤ 32 was skipped.
             assert!((g + 1..=c.min(32)).all(|h| c % h != 0), "C = {c}, G = {g}");
+        }
+    }
+
+    /// A BatchNorm in evaluation mode folded into the convolution before it equals the two
+    /// layers one after the other: outputs, and the gradients of the convolution's weight and
+    /// bias, γ, β and the input, with non-trivial running statistics, γ and β. Tolerance:
+    /// outputs are sums of 3·3·3 products of O(1) values, scaled by a ≈ 1; the fold
+    /// rounds W·a once more, a relative 2⁻²⁴ per term: 1e-5 relative (with an absolute
+    /// floor of 1e-5) leaves room.
+    #[test]
+    fn eval_batch_norm_folds_into_the_convolution() {
+        use gradflow_layers::Conv2dConfig;
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let conv = Conv2dConfig::new(3, 4, 3)
+            .with_padding(1)
+            .with_bias(true)
+            .init(&mut rng);
+        let mut norm = Norm::Batch.layer(4);
+        // Running statistics, γ and β away from their initial 0, 1, 1, 0.
+        for _ in 0..3 {
+            norm.forward(&Tensor::randn(&[5, 4, 6, 6], 0.7, 2.0, &mut rng));
+        }
+        norm.set_training(false);
+        let NormLayer::Batch(bn) = &norm else {
+            unreachable!()
+        };
+        no_grad(|| {
+            let (g, b) = (bn.weight().unwrap(), bn.bias().unwrap());
+            g.update_data(|d| d.copy_from_slice(&[0.5, -1.5, 2.0, 1.25]));
+            b.update_data(|d| d.copy_from_slice(&[0.1, -0.2, 0.3, 0.0]));
+        });
+        let x = Tensor::randn(&[2, 3, 6, 6], 0.0, 1.0, &mut rng).requires_grad_();
+        let dy = Tensor::randn(&[2, 4, 6, 6], 0.0, 1.0, &mut rng);
+        let mut grads = Vec::new();
+        for fold in [true, false] {
+            let y = if fold {
+                norm.after_conv(&conv, &x)
+            } else {
+                norm.forward(&conv.forward(&x))
+            };
+            y.backward_with(&dy);
+            let params = [
+                conv.weight(),
+                conv.bias().unwrap(),
+                bn.weight().unwrap(),
+                bn.bias().unwrap(),
+                &x,
+            ];
+            let mut g: Vec<Vec<f32>> = vec![y.to_vec()];
+            for p in params {
+                g.push(p.grad().expect("a gradient").to_vec());
+                p.zero_grad();
+            }
+            grads.push(g);
+        }
+        for (i, (a, b)) in grads[0].iter().zip(&grads[1]).enumerate() {
+            for (u, v) in a.iter().zip(b) {
+                assert!(
+                    (u - v).abs() <= 1e-5 * (1.0 + v.abs()),
+                    "output/gradient {i}: {u} vs {v}"
+                );
+            }
         }
     }
 

@@ -174,7 +174,7 @@ impl ResNet {
 
     /// The stem: pool(relu(bn1(conv1(x)))).
     pub fn stem(&self, x: &Tensor) -> Tensor {
-        let h = relu(&self.bn1.forward(&self.conv1.forward(x)));
+        let h = relu(&self.bn1.after_conv(&self.conv1, x));
         match &self.maxpool {
             Some(p) => p.forward(&h),
             None => h,

@@ -72,7 +72,7 @@ impl Downsample {
 
 impl Module for Downsample {
     fn forward(&self, x: &Tensor) -> Tensor {
-        self.norm.forward(&self.conv.forward(x))
+        self.norm.after_conv(&self.conv, x)
     }
 
     fn visit(&self, s: &mut Scope<'_>) {
