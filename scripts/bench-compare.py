@@ -144,28 +144,38 @@ def run_measured(cmd, **kw):
         return out.read().decode(), err.read().decode(), p.returncode, ru.ru_maxrss / 1024
 
 
-def bench_executables(pkgs_benches):
-    """Build the benches once; map (package, bench) to its executable."""
-    cmd = ["cargo", "bench", "--no-run", "--message-format=json"]
-    for pkg in sorted({p for p, _ in pkgs_benches}):
-        cmd += ["-p", pkg]
-    for bench in sorted({b for _, b in pkgs_benches}):
-        cmd += ["--bench", bench]
+def cargo_executables(args):
+    """Run `cargo ARGS --message-format=json` in the repository; (target, executable path) of
+    every artifact it built that has an executable. Exits with cargo's error on failure."""
+    cmd = ["cargo"] + args + ["--message-format=json"]
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if res.returncode != 0:
-        sys.exit(f"cargo bench --no-run failed:\n{res.stderr[-4000:]}")
-    exes = {}
+        sys.exit(f"{' '.join(cmd)} failed:\n{res.stderr[-4000:]}")
+    out = []
     for line in res.stdout.splitlines():
         try:
             msg = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if msg.get("reason") == "compiler-artifact" and msg.get("executable") \
-                and "bench" in msg["target"]["kind"]:
+        if msg.get("reason") == "compiler-artifact" and msg.get("executable"):
+            out.append((msg["target"], msg["executable"]))
+    return out
+
+
+def bench_executables(pkgs_benches):
+    """Build the benches once; map (package, bench) to its executable."""
+    args = ["bench", "--no-run"]
+    for pkg in sorted({p for p, _ in pkgs_benches}):
+        args += ["-p", pkg]
+    for bench in sorted({b for _, b in pkgs_benches}):
+        args += ["--bench", bench]
+    exes = {}
+    for target, exe in cargo_executables(args):
+        if "bench" in target["kind"]:
             # Bench target names are unique across the workspace's crates.
             for p, b in pkgs_benches:
-                if b == msg["target"]["name"]:
-                    exes[(p, b)] = msg["executable"]
+                if b == target["name"]:
+                    exes[(p, b)] = exe
     missing = [pb for pb in pkgs_benches if pb not in exes]
     if missing:
         sys.exit(f"no executable found for {missing}")
@@ -174,18 +184,10 @@ def bench_executables(pkgs_benches):
 
 def gradflow_binary():
     """Build the `gradflow` binary (release) and return its path."""
-    res = subprocess.run(["cargo", "build", "--release", "-p", "gradflow", "--bin", "gradflow",
-                          "--message-format=json"], cwd=ROOT, capture_output=True, text=True)
-    if res.returncode != 0:
-        sys.exit(f"cargo build --release --bin gradflow failed:\n{res.stderr[-4000:]}")
-    for line in res.stdout.splitlines():
-        try:
-            msg = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if msg.get("reason") == "compiler-artifact" and msg.get("executable") \
-                and msg["target"]["name"] == "gradflow" and "bin" in msg["target"]["kind"]:
-            return msg["executable"]
+    for target, exe in cargo_executables(["build", "--release", "-p", "gradflow", "--bin",
+                                          "gradflow"]):
+        if target["name"] == "gradflow" and "bin" in target["kind"]:
+            return exe
     sys.exit("cargo built no `gradflow` executable")
 
 

@@ -55,6 +55,51 @@ type Ukr = unsafe fn(
     *const f32,
 );
 
+/// One micro-kernel call: the `rows × cols` tile of Yᵀ at `dst` (pixels 1 apart, weight rows
+/// `dst_cs` apart) is set to (`status` 0) or added to (`status` 1) the sum over `k` steps of
+/// a column of `lhs` (its steps `lhs_cs` apart) times a row of `rhs` (steps [`NR`] apart).
+///
+/// # Safety
+/// `ukr` must run on this CPU; `lhs` must hold k steps of rows.div_ceil(lanes)·lanes floats
+/// `lhs_cs` apart and `rhs` k steps of `cols` floats NR apart; `dst` must be valid for
+/// reads (status 1) and writes of the tile, and nothing else may access it meanwhile.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn tile(
+    ukr: Ukr,
+    (rows, cols, k): (usize, usize, usize),
+    dst: *mut f32,
+    dst_cs: usize,
+    lhs: &[f32],
+    lhs_cs: usize,
+    rhs: &[f32],
+    status: u8,
+) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        ukr(
+            rows,
+            cols,
+            k,
+            dst,
+            lhs.as_ptr(),
+            rhs.as_ptr(),
+            dst_cs as isize,
+            1,
+            lhs_cs as isize,
+            NR as isize,
+            1,
+            1.0,
+            1.0,
+            status,
+            false,
+            false,
+            false,
+            lhs.as_ptr(),
+        );
+    }
+}
+
 /// The micro-kernels this CPU runs: `table[r − 1][c − 1]` computes r·`lanes` rows (of the
 /// column-major product, i.e. pixels) by c columns.
 #[derive(Clone, Copy)]
@@ -277,25 +322,15 @@ impl PackedWeights {
                         // all inside `dst` (m·n floats, exclusively borrowed); with status 1
                         // it reads those the previous tap wrote.
                         unsafe {
-                            ukr(
-                                rows,
-                                cols,
-                                kc,
+                            tile(
+                                ukr,
+                                (rows, cols, kc),
                                 dp.add(s * NR * n + p0),
-                                lhs.as_ptr(),
-                                rhs.as_ptr(),
-                                n as isize,
-                                1,
-                                cs as isize,
-                                NR as isize,
-                                1,
-                                1.0,
-                                1.0,
+                                n,
+                                lhs,
+                                cs,
+                                rhs,
                                 status,
-                                false,
-                                false,
-                                false,
-                                lhs.as_ptr(),
                             );
                         }
                         status = 1;
@@ -358,25 +393,15 @@ impl PackedWeights {
                         // it only writes; with 1 it reads elements written before (the bias,
                         // or the previous block of k).
                         unsafe {
-                            ukr(
-                                rows,
-                                cols,
-                                kc,
+                            tile(
+                                ukr,
+                                (rows, cols, kc),
                                 dst.add(s * NR * n + q0),
-                                lhs.as_ptr(),
-                                rhs.as_ptr(),
-                                n as isize,
-                                1,
-                                mr as isize,
-                                NR as isize,
-                                1,
-                                1.0,
-                                1.0,
+                                n,
+                                lhs,
+                                mr,
+                                rhs,
                                 status,
-                                false,
-                                false,
-                                false,
-                                lhs.as_ptr(),
                             );
                         }
                     }

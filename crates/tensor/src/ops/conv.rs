@@ -2042,23 +2042,7 @@ mod tests {
             let g = geometry(xs, ws, p);
             let gt = g.transposed().expect("stride 1");
             assert!(!g.batched() && gt.implicit(1), "{xs:?} {p:?}");
-            let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng).requires_grad_();
-            let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng).requires_grad_();
-            let y = x.conv2d(&w, None, p);
-            let dy = Tensor::randn(y.shape(), 0.0, 1.0, &mut rng);
-            y.mul(&dy).sum_all().backward();
-            let (dx, dw) = gradients_by_definition(&x, &w, &dy, p);
-            let close = |got: Vec<f32>, want: &[f64], what: &str| {
-                for (i, (a, e)) in got.iter().zip(want).enumerate() {
-                    let a = f64::from(*a);
-                    assert!(
-                        (a - e).abs() < 1e-3 * (1.0 + e.abs()),
-                        "{xs:?} {p:?} {what}[{i}]: {a} vs {e}"
-                    );
-                }
-            };
-            close(x.grad().expect("dx").to_vec(), &dx, "dx");
-            close(w.grad().expect("dw").to_vec(), &dw, "dw");
+            check_gradients(xs, ws, p, &mut rng);
         }
     }
 
@@ -2121,24 +2105,7 @@ mod tests {
             let g = geometry(xs, ws, p);
             let gt = g.transposed().expect("stride 1");
             assert!(gt.implicit(1) && gt.padded(true), "{xs:?} {p:?}");
-            let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng).requires_grad_();
-            let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng).requires_grad_();
-            let y = x.conv2d(&w, None, p);
-            let dy = Tensor::randn(y.shape(), 0.0, 1.0, &mut rng);
-            pool.install(|| y.mul(&dy).sum_all().backward());
-            let (dx, dw) = gradients_by_definition(&x, &w, &dy, p);
-            for (what, got, want) in [
-                ("dx", x.grad().expect("dx").to_vec(), dx),
-                ("dw", w.grad().expect("dw").to_vec(), dw),
-            ] {
-                for (i, (a, e)) in got.iter().zip(&want).enumerate() {
-                    let a = f64::from(*a);
-                    assert!(
-                        (a - e).abs() < 1e-3 * (1.0 + e.abs()),
-                        "{xs:?} {p:?} {what}[{i}]: {a} vs {e}"
-                    );
-                }
-            }
+            pool.install(|| check_gradients(xs, ws, p, &mut rng));
         }
     }
 
@@ -2175,24 +2142,7 @@ mod tests {
             let infinite = check_forward(xs, ws, p, with_bias, xs[3] + 1, &mut rng);
             assert!(infinite > 0, "{xs:?}: the ∞ reached no output");
             check_forward(xs, ws, p, with_bias, usize::MAX, &mut rng);
-            let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng).requires_grad_();
-            let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng).requires_grad_();
-            let y = x.conv2d(&w, None, p);
-            let dy = Tensor::randn(y.shape(), 0.0, 1.0, &mut rng);
-            y.mul(&dy).sum_all().backward();
-            let (dx, dw) = gradients_by_definition(&x, &w, &dy, p);
-            for (what, got, want) in [
-                ("dx", x.grad().expect("dx").to_vec(), dx),
-                ("dw", w.grad().expect("dw").to_vec(), dw),
-            ] {
-                for (i, (a, e)) in got.iter().zip(&want).enumerate() {
-                    let a = f64::from(*a);
-                    assert!(
-                        (a - e).abs() < 1e-3 * (1.0 + e.abs()),
-                        "{xs:?} {p:?} {what}[{i}]: {a} vs {e}"
-                    );
-                }
-            }
+            check_gradients(xs, ws, p, &mut rng);
         }
     }
 
@@ -2306,24 +2256,36 @@ mod tests {
         for (xs, ws, p) in cases {
             let gt = geometry(xs, ws, p).transposed().expect("stride 1");
             assert!(winograd::applies(&gt), "{xs:?} {ws:?}");
-            let x = Tensor::randn(&xs, 0.0, 1.0, &mut rng).requires_grad_();
-            let w = Tensor::randn(&ws, 0.0, 1.0, &mut rng).requires_grad_();
-            let y = x.conv2d(&w, None, p);
-            let dy = Tensor::randn(y.shape(), 0.0, 1.0, &mut rng);
-            y.mul(&dy).sum_all().backward();
-            let (dx, dw) = gradients_by_definition(&x, &w, &dy, p);
-            for (what, got, want) in [
-                ("dx", x.grad().expect("dx").to_vec(), dx),
-                ("dw", w.grad().expect("dw").to_vec(), dw),
-            ] {
-                assert_eq!(got.len(), want.len());
-                for (i, (a, e)) in got.iter().zip(&want).enumerate() {
-                    let a = f64::from(*a);
-                    assert!(
-                        (a - e).abs() < 1e-3 * (1.0 + e.abs()),
-                        "{xs:?} {p:?} {what}[{i}]: {a} vs {e}"
-                    );
-                }
+            check_gradients(xs, ws, p, &mut rng);
+        }
+    }
+
+    /// ∂L/∂x and ∂L/∂W of `conv2d` (no bias) for random N(0, 1) input, weights and ∂L/∂y
+    /// against [`gradients_by_definition`], within 1e-3 relative (each caller states why
+    /// that bounds its path's rounding).
+    fn check_gradients(
+        xs: [usize; 4],
+        ws: [usize; 4],
+        p: Conv2dParams,
+        rng: &mut rand::rngs::StdRng,
+    ) {
+        let x = Tensor::randn(&xs, 0.0, 1.0, rng).requires_grad_();
+        let w = Tensor::randn(&ws, 0.0, 1.0, rng).requires_grad_();
+        let y = x.conv2d(&w, None, p);
+        let dy = Tensor::randn(y.shape(), 0.0, 1.0, rng);
+        y.mul(&dy).sum_all().backward();
+        let (dx, dw) = gradients_by_definition(&x, &w, &dy, p);
+        for (what, got, want) in [
+            ("dx", x.grad().expect("dx").to_vec(), dx),
+            ("dw", w.grad().expect("dw").to_vec(), dw),
+        ] {
+            assert_eq!(got.len(), want.len());
+            for (i, (a, e)) in got.iter().zip(&want).enumerate() {
+                let a = f64::from(*a);
+                assert!(
+                    (a - e).abs() < 1e-3 * (1.0 + e.abs()),
+                    "{xs:?} {p:?} {what}[{i}]: {a} vs {e}"
+                );
             }
         }
     }
