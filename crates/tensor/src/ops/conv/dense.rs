@@ -18,8 +18,8 @@
 //! that is mostly padding (ResNet-18 on 64² images at batch 64: its three 512-channel 3×3s
 //! on 2×2 planes took 28 % of the step's convolution time), on operands gathered from
 //! copies of the input and ∂L/∂y with the samples innermost (`[C, H·W, N]`), so that each
-//! tap's gather is a copy of whole rows. The sums run in another order
-//! than the direct path's, so the results agree to rounding. The direct path multiplies
+//! tap's gather is a copy of whole rows. The sums run in another order than the direct
+//! path's, so the results agree to rounding. The direct path multiplies
 //! padding zeros with every weight (and ∂L/∂W sums ∂L/∂y times padding zeros), so a value
 //! that is not finite in the input, the weights or ∂L/∂y sends the call to the direct path,
 //! as for Winograd: an ∞ then yields NaN exactly where it does there.
