@@ -58,6 +58,7 @@ struct EluOp {
 impl Elementwise for EluOp {
     const NAME: &'static str = "elu";
     const SAVES: Saved = Saved::Input;
+    const COST: usize = 8;
     fn f(self, x: f32) -> f32 {
         elu_scalar(x, self.alpha)
     }

@@ -101,6 +101,7 @@ struct GeluOp;
 impl Elementwise for GeluOp {
     const NAME: &'static str = "gelu";
     const SAVES: Saved = Saved::Input;
+    const COST: usize = 8;
     fn f(self, x: f32) -> f32 {
         gelu_scalar(x, GeluApprox::None)
     }
@@ -116,6 +117,7 @@ struct GeluTanhOp;
 impl Elementwise for GeluTanhOp {
     const NAME: &'static str = "gelu_tanh";
     const SAVES: Saved = Saved::Input;
+    const COST: usize = 8;
     fn f(self, x: f32) -> f32 {
         gelu_scalar(x, GeluApprox::Tanh)
     }

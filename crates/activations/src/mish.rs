@@ -76,6 +76,7 @@ struct MishOp;
 impl Elementwise for MishOp {
     const NAME: &'static str = "mish";
     const SAVES: Saved = Saved::Input;
+    const COST: usize = 8;
     fn f(self, x: f32) -> f32 {
         mish_scalar(x)
     }

@@ -57,6 +57,7 @@ struct SeluOp;
 impl Elementwise for SeluOp {
     const NAME: &'static str = "selu";
     const SAVES: Saved = Saved::Input;
+    const COST: usize = 8;
     fn f(self, x: f32) -> f32 {
         selu_scalar(x)
     }

@@ -88,6 +88,7 @@ struct SigmoidOp;
 impl Elementwise for SigmoidOp {
     const NAME: &'static str = "sigmoid";
     const SAVES: Saved = Saved::Output;
+    const COST: usize = 8;
     // The tensor op uses the vectorizable f32 form (relative error < 5·10⁻⁷, see
     // `gradflow_tensor::math::sigmoid`); `sigmoid_scalar` stays the f64 reference.
     fn f(self, x: f32) -> f32 {

@@ -48,6 +48,7 @@ struct SiluOp;
 impl Elementwise for SiluOp {
     const NAME: &'static str = "silu";
     const SAVES: Saved = Saved::Input;
+    const COST: usize = 8;
     fn f(self, x: f32) -> f32 {
         silu_scalar(x)
     }

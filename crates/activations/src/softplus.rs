@@ -74,6 +74,7 @@ struct SoftplusOp {
 impl Elementwise for SoftplusOp {
     const NAME: &'static str = "softplus";
     const SAVES: Saved = Saved::Input;
+    const COST: usize = 8;
     fn f(self, x: f32) -> f32 {
         softplus_scalar(x, self.beta, self.threshold)
     }

@@ -68,6 +68,7 @@ struct TanhOp;
 impl Elementwise for TanhOp {
     const NAME: &'static str = "tanh";
     const SAVES: Saved = Saved::Output;
+    const COST: usize = 8;
     // The tensor op uses the vectorizable f32 form (relative error < 5·10⁻⁷, see
     // `gradflow_tensor::math::tanh`); `tanh_scalar` stays the f64 reference.
     fn f(self, x: f32) -> f32 {

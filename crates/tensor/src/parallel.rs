@@ -10,7 +10,8 @@ use rayon::prelude::*;
 /// a 1 Mi-element `exp` or `mul` runs 1.9× faster split, but the 32 Ki-element ops of an MLP
 /// step at batch 128 lose more to waking the second core than they gain: raising the
 /// threshold from 32 Ki to 128 Ki took the `mlp` bench's ReLU step from 14.3 to 10.5 ms
-/// (together with an in-place SGD update; see docs/benchmarks.md).
+/// (together with an in-place SGD update; see docs/benchmarks.md). Costlier functions
+/// split earlier: [`Elementwise::COST`](crate::Elementwise::COST).
 pub const PAR_MIN_ELEMS: usize = 1 << 17;
 
 /// Run `f` on a worker thread of rayon's global pool and wait for its result; from a thread

@@ -56,10 +56,21 @@ fn filled(n: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
 
 /// Apply `f` to every element, splitting the work over threads for large inputs.
 pub(crate) fn map_slice(x: &[f32], f: impl Fn(f32) -> f32 + Sync + Send) -> Vec<f32> {
+    map_slice_from(x, PAR_MIN_ELEMS, f)
+}
+
+/// [`map_slice`], split over threads from `min_par` elements on (in pieces of a quarter of
+/// that): a lower threshold for functions that cost more per element than a memory pass.
+pub(crate) fn map_slice_from(
+    x: &[f32],
+    min_par: usize,
+    f: impl Fn(f32) -> f32 + Sync + Send,
+) -> Vec<f32> {
+    let min_par = min_par.max(4);
     filled(x.len(), |out| {
-        if x.len() >= PAR_MIN_ELEMS {
-            out.par_chunks_mut(PAR_MIN_ELEMS / 4)
-                .zip(x.par_chunks(PAR_MIN_ELEMS / 4))
+        if x.len() >= min_par {
+            out.par_chunks_mut(min_par / 4)
+                .zip(x.par_chunks(min_par / 4))
                 .for_each(|(o, xs)| map_serial(xs, o, &f));
         } else {
             map_serial(x, out, &f);

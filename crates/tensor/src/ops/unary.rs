@@ -72,6 +72,7 @@ struct Exp;
 impl Elementwise for Exp {
     const NAME: &'static str = "exp";
     const SAVES: Saved = Saved::Output;
+    const COST: usize = 8;
     fn f(self, x: f32) -> f32 {
         crate::math::exp(x)
     }
@@ -96,6 +97,7 @@ struct Ln;
 impl Elementwise for Ln {
     const NAME: &'static str = "ln";
     const SAVES: Saved = Saved::Input;
+    const COST: usize = 8;
     fn f(self, x: f32) -> f32 {
         x.ln()
     }
@@ -142,6 +144,7 @@ struct Powf(f32);
 impl Elementwise for Powf {
     const NAME: &'static str = "powf";
     const SAVES: Saved = Saved::Input;
+    const COST: usize = 8;
     fn f(self, x: f32) -> f32 {
         if self.0 == 2.0 { x * x } else { x.powf(self.0) }
     }
