@@ -220,11 +220,17 @@ def ours_pipeline(exe, row, data, tmp):
     return 1.0 / (last_metric(out_dir, "epoch_images_per_s") * TRAINED_SHARE), rss
 
 
-def theirs_pipeline(python, row, data, tmp, omp_wait_policy):
-    """Seconds per image (per char) of the PyTorch twin, and its peak RSS."""
+def torch_env(omp_wait_policy):
+    """The environment of a PyTorch process: ours, with OMP_WAIT_POLICY set unless 'default'."""
     env = dict(os.environ)
     if omp_wait_policy != "default":
         env["OMP_WAIT_POLICY"] = omp_wait_policy.upper()
+    return env
+
+
+def theirs_pipeline(python, row, data, tmp, omp_wait_policy):
+    """Seconds per image (per char) of the PyTorch twin, and its peak RSS."""
+    env = torch_env(omp_wait_policy)
     out_dir = tempfile.mkdtemp(dir=tmp)
     cmd = [python] + fill(row["theirs_args"], data=data)
     if row["rate"] == "chars":
@@ -251,9 +257,7 @@ def ours(exe, flt, warm_up, measure):
 
 def pytorch(python, section, omp_wait_policy):
     """PyTorch's JSON for one section at 2 threads, and the section process's peak RSS."""
-    env = dict(os.environ)
-    if omp_wait_policy != "default":
-        env["OMP_WAIT_POLICY"] = omp_wait_policy.upper()
+    env = torch_env(omp_wait_policy)
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "pt.json")
         out, err, rc, rss = run_measured([python, BENCH, section, "--threads", "2", "--out", path],

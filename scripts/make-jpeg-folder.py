@@ -9,7 +9,10 @@ from PIL import Image, ImageDraw, ImageFilter
 random.seed(0)
 import sys
 root = sys.argv[1] if len(sys.argv) > 1 else "jpeg-folder"
-counts = [int(a) for a in sys.argv[2:4]] if len(sys.argv) > 3 else [24, 4]
+try:
+    counts = [int(a) for a in sys.argv[2:4]] if len(sys.argv) > 3 else [24, 4]
+except ValueError:
+    sys.exit(f"images per class must be whole numbers, got {sys.argv[2:4]}")
 if min(counts) < 1:
     sys.exit(f"images per class must be at least 1, got {counts}")
 for split, n in zip(("train", "val"), counts):

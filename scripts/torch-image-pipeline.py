@@ -24,14 +24,23 @@ Prints one JSON line: {"delivered_images_per_s", "step_images_per_s", "images", 
 """
 import argparse
 import json
+import os
 import time
 
 
-def positive(v):
-    n = int(v)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
-    return n
+def at_least(low):
+    def parse(v):
+        try:
+            n = int(v)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {v!r}")
+        if n < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {n}")
+        return n
+    return parse
+
+
+positive = at_least(1)
 
 
 def main():
@@ -42,11 +51,15 @@ def main():
                    choices=["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"])
     p.add_argument("--batch", type=positive, default=16)
     p.add_argument("--image-size", type=positive, default=224)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=at_least(0), default=2)
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--threads", type=positive, default=2)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
+    for split in ("train", "val"):
+        if not os.path.isdir(os.path.join(args.data, split)):
+            p.error(f"{os.path.join(args.data, split)}: no such folder (an ImageNet-layout "
+                    "folder holds train/ and val/, one subfolder per class)")
 
     import torch
     import torch.nn.functional as F
@@ -57,11 +70,15 @@ def main():
     torch.manual_seed(args.seed)
     s = args.image_size
     norm = T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-    train = torchvision.datasets.ImageFolder(
-        f"{args.data}/train",
-        T.Compose([T.RandomResizedCrop(s), T.RandomHorizontalFlip(), T.ToTensor(), norm]))
-    val = torchvision.datasets.ImageFolder(
-        f"{args.data}/val", T.Compose([T.Resize(s * 256 // 224), T.CenterCrop(s), T.ToTensor(), norm]))
+    try:
+        train = torchvision.datasets.ImageFolder(
+            f"{args.data}/train",
+            T.Compose([T.RandomResizedCrop(s), T.RandomHorizontalFlip(), T.ToTensor(), norm]))
+        val = torchvision.datasets.ImageFolder(
+            f"{args.data}/val",
+            T.Compose([T.Resize(s * 256 // 224), T.CenterCrop(s), T.ToTensor(), norm]))
+    except (FileNotFoundError, OSError) as e:
+        raise SystemExit(f"{args.data}: {e}")
     if len(train) < args.batch:
         raise SystemExit(f"{args.data}/train has {len(train)} images, fewer than one batch of {args.batch}")
     loader = torch.utils.data.DataLoader(train, batch_size=args.batch, shuffle=True,

@@ -301,7 +301,7 @@ impl Tensor {
 
     /// True when no element is NaN or ±∞. One pass, no allocation when contiguous.
     pub fn all_finite(&self) -> bool {
-        self.with_data(|d| d.iter().all(|v| v.is_finite()))
+        self.with_data(crate::kernels::map::all_finite)
     }
 
     // ----- autograd handles -----------------------------------------------------------------

@@ -54,6 +54,13 @@ fn filled(n: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
     out
 }
 
+/// True when no element is NaN or ±∞: one pass with no early exit, so that it vectorizes
+/// (the fast paths that fall back on a value that is not finite check whole operands).
+#[inline(always)]
+pub(crate) fn all_finite(v: &[f32]) -> bool {
+    v.iter().fold(true, |a, x| a & x.is_finite())
+}
+
 /// Apply `f` to every element, splitting the work over threads for large inputs.
 pub(crate) fn map_slice(x: &[f32], f: impl Fn(f32) -> f32 + Sync + Send) -> Vec<f32> {
     map_slice_from(x, PAR_MIN_ELEMS, f)

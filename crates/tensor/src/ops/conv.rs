@@ -1122,19 +1122,16 @@ fn conv_backward(
         .zip(g.transposed())
         .filter(|(_, gt)| want_dx && gt.implicit(threads))
         .map(|(mr, gt)| {
-            let dx = if gt.padded(true) {
+            if gt.padded(true) {
                 let planes = PaddedPlanes::new(&gt, mr);
                 let packed = (0..g.p.groups)
                     .map(|gi| planes.pack(cg, |c, row| flipped_row(w, g, gi, c, row)))
                     .collect();
-                (ImplicitDx::Padded(planes), packed)
+                (ImplicitDx::Padded(planes), packed, og * ohw)
             } else {
-                (
-                    ImplicitDx::Panels(ShiftPanels::new(&gt, mr)),
-                    flipped_weights(w, g),
-                )
-            };
-            (dx.0, dx.1, og * ohw)
+                let panels = ShiftPanels::new(&gt, mr);
+                (ImplicitDx::Panels(panels), flipped_weights(w, g), og * ohw)
+            }
         });
     // Samples `first..first + s_n`: writes their dx (`dxs`, when asked for) and adds their
     // dW into `acc.dw`.

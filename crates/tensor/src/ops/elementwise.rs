@@ -325,6 +325,45 @@ mod tests {
         Tensor::zeros(&[2, 3]).mul(&Tensor::zeros(&[2]));
     }
 
+    /// An op with `COST` 8 on 20 001 elements (between PAR_MIN_ELEMS / 8 and PAR_MIN_ELEMS,
+    /// an odd length, so the split's last piece is short) computes f for every element,
+    /// on a pool of two threads where the split happens: bit for bit the scalar f, forward
+    /// and backward.
+    #[test]
+    fn costly_maps_split_and_cover_every_element() {
+        #[derive(Clone, Copy)]
+        struct Costly;
+        impl Elementwise for Costly {
+            const NAME: &'static str = "costly";
+            const SAVES: Saved = Saved::Input;
+            const COST: usize = 8;
+            fn f(self, x: f32) -> f32 {
+                x * x + 1.0
+            }
+            fn df(self, x: f32) -> f32 {
+                2.0 * x
+            }
+        }
+        let n = 20_001;
+        assert!((crate::PAR_MIN_ELEMS / Costly::COST..crate::PAR_MIN_ELEMS).contains(&n));
+        let xs: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let x = Tensor::from_vec(xs.clone(), &[n]).requires_grad_();
+        let y = pool.install(|| x.map(Costly));
+        pool.install(|| y.sum_all().backward());
+        let want: Vec<u32> = xs.iter().map(|&v| Costly.f(v).to_bits()).collect();
+        assert_eq!(
+            y.to_vec().iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want
+        );
+        let dwant: Vec<u32> = xs.iter().map(|&v| Costly.df(v).to_bits()).collect();
+        let dx = x.grad().unwrap().to_vec();
+        assert_eq!(dx.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), dwant);
+    }
+
     #[test]
     fn maximum_splits_ties() {
         let a = Tensor::from_vec(vec![1.0, 2.0, 3.0], &[3]).requires_grad_();

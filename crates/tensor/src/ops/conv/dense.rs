@@ -28,6 +28,7 @@ use rayon::prelude::*;
 
 use super::Geometry;
 use crate::kernels::gemm::{MatRef, gemm_into};
+use crate::kernels::map::all_finite;
 
 /// Whether this convolution runs tap by tap over the batch: one group, fewer input pixels
 /// than kernel taps, at least two samples (any stride, padding and dilation: the links are
@@ -40,18 +41,26 @@ pub(super) fn applies(g: &Geometry) -> bool {
     g.p.groups == 1 && g.h * g.w < g.kh * g.kw && g.n >= 2 && g.ohw() > 0
 }
 
-/// Per tap t = ki·KW + kj, the (output pixel q, input pixel p) pairs it links, in order of q.
-fn links(g: &Geometry) -> Vec<Vec<(usize, usize)>> {
+/// The pixel pairs one tap links: `outputs[ℓ]` reads `inputs[ℓ]`, in order of output pixel.
+#[derive(Default)]
+struct Links {
+    outputs: Vec<usize>,
+    inputs: Vec<usize>,
+}
+
+/// Per tap t = ki·KW + kj, the pixel pairs it links.
+fn links(g: &Geometry) -> Vec<Links> {
     let (s, d, pad) = (g.p.stride, g.p.dilation, g.p.padding);
-    let mut out = vec![Vec::new(); g.kh * g.kw];
-    for (t, pairs) in out.iter_mut().enumerate() {
+    let mut out: Vec<Links> = (0..g.kh * g.kw).map(|_| Links::default()).collect();
+    for (t, tap) in out.iter_mut().enumerate() {
         let (ki, kj) = (t / g.kw, t % g.kw);
         for i in 0..g.oh {
             for j in 0..g.ow {
                 let r = (i * s.0 + ki * d.0).checked_sub(pad.0).filter(|&r| r < g.h);
                 let c = (j * s.1 + kj * d.1).checked_sub(pad.1).filter(|&c| c < g.w);
                 if let (Some(r), Some(c)) = (r, c) {
-                    pairs.push((i * g.ow + j, r * g.w + c));
+                    tap.outputs.push(i * g.ow + j);
+                    tap.inputs.push(r * g.w + c);
                 }
             }
         }
@@ -74,17 +83,17 @@ fn pixels_major(src: &[f32], ch: usize, hw: usize, n: usize) -> Vec<f32> {
     out
 }
 
-/// `src` `[ch, hw, N]` ([`pixels_major`]) at the given pixels, as `[ch, pixels.len()·N]`:
-/// column ℓ·N + s holds sample s at pixel `pixels[ℓ]`.
-fn gather(src: &[f32], ch: usize, hw: usize, n: usize, pixels: &[usize]) -> Vec<f32> {
+/// `src` `[ch, hw, N]` ([`pixels_major`]) at the given pixels, into `out` as
+/// `[ch, pixels.len()·N]` (every element overwritten): column ℓ·N + s holds sample s at
+/// pixel `pixels[ℓ]`. `out` is reused from tap to tap.
+fn gather(src: &[f32], ch: usize, hw: usize, n: usize, pixels: &[usize], out: &mut Vec<f32>) {
     let cols = pixels.len() * n;
-    let mut out = vec![0.0f32; ch * cols];
+    out.resize(ch * cols, 0.0);
     out.par_chunks_mut(cols).enumerate().for_each(|(c, row)| {
         for (l, &p) in pixels.iter().enumerate() {
             row[l * n..(l + 1) * n].copy_from_slice(&src[(c * hw + p) * n..][..n]);
         }
     });
-    out
 }
 
 /// `acc` `[ch, hw, N]` += `part` `[ch, pixels.len()·N]` (columns as [`gather`] lays them
@@ -121,10 +130,6 @@ fn to_nchw(acc: &[f32], ch: usize, hw: usize, n: usize, bias: Option<&[f32]>) ->
     out
 }
 
-fn finite(v: &[f32]) -> bool {
-    v.iter().fold(true, |a, x| a & x.is_finite())
-}
-
 /// W_t `[O, C]` as a view of W `[O, C, KH, KW]`.
 fn tap_weights<'a>(w: &'a [f32], g: &Geometry, t: usize) -> MatRef<'a> {
     let kk = g.kh * g.kw;
@@ -143,21 +148,21 @@ pub(super) fn forward(
     bias: Option<&[f32]>,
     g: &Geometry,
 ) -> Option<Vec<f32>> {
-    if !finite(x) || !finite(w) {
+    if !all_finite(x) || !all_finite(w) {
         return None;
     }
     let (hw, ohw, n) = (g.h * g.w, g.ohw(), g.n);
     let threads = rayon::current_num_threads();
     let mut acc = vec![0.0f32; g.o * ohw * n];
     let x = pixels_major(x, g.c, hw, n);
-    for (t, pairs) in links(g).iter().enumerate() {
-        if pairs.is_empty() {
+    let (mut xt, mut part) = (Vec::new(), Vec::new());
+    for (t, tap) in links(g).iter().enumerate() {
+        if tap.inputs.is_empty() {
             continue;
         }
-        let (qs, ps): (Vec<usize>, Vec<usize>) = pairs.iter().copied().unzip();
-        let xt = gather(&x, g.c, hw, n, &ps);
-        let cols = ps.len() * n;
-        let mut part = vec![0.0f32; g.o * cols];
+        gather(&x, g.c, hw, n, &tap.inputs, &mut xt);
+        let cols = tap.inputs.len() * n;
+        part.resize(g.o * cols, 0.0);
         let xref = MatRef::row_major(&xt, cols);
         gemm_into(
             &mut part,
@@ -169,7 +174,7 @@ pub(super) fn forward(
             false,
             threads,
         );
-        scatter_add(&mut acc, &part, ohw, n, &qs);
+        scatter_add(&mut acc, &part, ohw, n, &tap.outputs);
     }
     Some(to_nchw(&acc, g.o, ohw, n, bias))
 }
@@ -185,7 +190,7 @@ pub(super) fn backward(
     want_dx: bool,
     want_dw: bool,
 ) -> Option<(Option<Vec<f32>>, Option<Vec<f32>>)> {
-    if !finite(dy) || (want_dx && !finite(w)) || (want_dw && !finite(x)) {
+    if !all_finite(dy) || (want_dx && !all_finite(w)) || (want_dw && !all_finite(x)) {
         return None;
     }
     let (hw, ohw, n, kk) = (g.h * g.w, g.ohw(), g.n, g.kh * g.kw);
@@ -205,15 +210,15 @@ pub(super) fn backward(
     } else {
         Vec::new()
     };
-    for (t, pairs) in links(g).iter().enumerate() {
-        if pairs.is_empty() {
+    let (mut dyt, mut xt, mut part) = (Vec::new(), Vec::new(), Vec::new());
+    for (t, tap) in links(g).iter().enumerate() {
+        if tap.inputs.is_empty() {
             continue;
         }
-        let (qs, ps): (Vec<usize>, Vec<usize>) = pairs.iter().copied().unzip();
-        let cols = ps.len() * n;
-        let dyt = gather(&dy, g.o, ohw, n, &qs);
+        let cols = tap.inputs.len() * n;
+        gather(&dy, g.o, ohw, n, &tap.outputs, &mut dyt);
         if want_dx {
-            let mut part = vec![0.0f32; g.c * cols];
+            part.resize(g.c * cols, 0.0);
             let wt = tap_weights(w, g, t);
             let wt_t = MatRef {
                 rs: wt.cs,
@@ -222,10 +227,10 @@ pub(super) fn backward(
             };
             let dyref = MatRef::row_major(&dyt, cols);
             gemm_into(&mut part, g.c, cols, g.o, wt_t, dyref, false, threads);
-            scatter_add(&mut dx_acc, &part, hw, n, &ps);
+            scatter_add(&mut dx_acc, &part, hw, n, &tap.inputs);
         }
         if want_dw {
-            let xt = gather(&x, g.c, hw, n, &ps);
+            gather(&x, g.c, hw, n, &tap.inputs, &mut xt);
             let (a, b) = (
                 MatRef::row_major(&dyt, cols),
                 MatRef::row_major_t(&xt, cols),

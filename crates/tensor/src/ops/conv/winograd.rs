@@ -30,6 +30,7 @@ use rayon::prelude::*;
 use super::Geometry;
 use crate::kernels::copy;
 use crate::kernels::gemm::{MatRef, gemm_into};
+use crate::kernels::map::all_finite;
 use crate::kernels::simd::{Vectorized, simd_dispatch};
 
 /// Tiles per block of the product: V holds 16·C·TB floats, M 16·O·TB. About 1 MiB of V for 64
@@ -137,7 +138,7 @@ pub(super) fn forward(
     bias: Option<&[f32]>,
     g: &Geometry,
 ) -> Option<Vec<f32>> {
-    if !w.iter().all(|v| v.is_finite()) {
+    if !all_finite(w) {
         return None;
     }
     let (c, o) = (g.c, g.o);
@@ -288,7 +289,7 @@ impl Vectorized for InputTable<'_> {
                     }
                 }
             }
-            finite &= d[..16 * tiles].iter().fold(true, |a, v| a & v.is_finite());
+            finite &= all_finite(&d[..16 * tiles]);
             let (d, h) = d.split_at_mut(16 * tiles);
             // Bᵀ d B as in `transform_input`, over every tile of the block: d·B per row a into
             // h[a·4 + k], then Bᵀ over the rows per column k into V[ξ = a·4 + k].
@@ -342,7 +343,7 @@ impl Vectorized for InputBlock<'_> {
                 let (n, ti) = (first + r / th, r % th);
                 let plane = &x[(n * g.c + ci) * hw..][..hw];
                 gather_rows(plane, g, ti, tw, buf);
-                finite &= buf.iter().fold(true, |a, v| a & v.is_finite());
+                finite &= all_finite(buf);
                 let j0 = (r - rows.start) * tw;
                 transform_input(buf, tw, hz, v, (ci, g.c), tiles, j0);
             }
